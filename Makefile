@@ -1,0 +1,69 @@
+# mod_session_demo: build, run the demo, test, install.
+#
+#   make            build .libs/mod_session_demo.so with apxs
+#   make run        install what is missing, build, serve the demo on
+#                   http://$(HOST):$(PORT)/ in the foreground
+#   make test       install what is missing, build, run every test
+#   make unit       the C unit tests of src/ only
+#   make install    apxs -i plus Debian-style session_demo.load/.conf
+#   make bench      benchmarks (figures, never pass/fail)
+#
+# SANITIZE=1 builds the module and the unit tests with ASan and UBSan.
+
+APXS ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
+PORT ?= 8080
+HOST ?= 127.0.0.1
+SANITIZE ?=
+
+CORE_SRC := src/sd_sha256.c src/sd_id.c src/sd_cookie.c src/sd_form.c \
+            src/sd_record.c src/sd_passwd.c src/sd_store.c
+GLUE_SRC := mod_session_demo.c sdemo_pages.c
+HDRS := $(wildcard src/*.h) sdemo_private.h
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+ifeq ($(SANITIZE),1)
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+APXS_CFLAGS := $(foreach f,$(WARN) -Isrc -std=gnu99 $(SAN),-Wc,$(f))
+APXS_LDFLAGS := $(if $(SAN),-Wl,-fsanitize=address,undefined)
+
+.PHONY: all deps run test unit install clean bench fuzz
+
+all: .libs/mod_session_demo.so
+
+.libs/mod_session_demo.so: $(GLUE_SRC) $(CORE_SRC) $(HDRS)
+	@test -x "$(APXS)" || { echo "apxs not found: run 'make deps' (as root) or install apache2-dev, or set APXS=/path/to/apxs" >&2; exit 1; }
+	$(APXS) -c $(APXS_CFLAGS) $(APXS_LDFLAGS) -o mod_session_demo.la $(GLUE_SRC) $(CORE_SRC)
+
+deps:
+	@sh scripts/install-deps.sh
+
+run: deps all
+	@PORT=$(PORT) HOST=$(HOST) APXS=$(APXS) sh scripts/run-demo.sh
+
+# ---- unit tests: plain C against APR, no httpd -------------------------
+APR_CFLAGS = $(shell apr-1-config --cflags --cppflags --includes) $(shell apu-1-config --includes)
+APR_LIBS = $(shell apu-1-config --link-ld --libs) $(shell apr-1-config --link-ld --libs) -lpthread
+UNIT_SRC := $(wildcard t/unit/test_*.c)
+UNIT_BIN := $(patsubst t/unit/%.c,build/unit/%.t,$(UNIT_SRC))
+
+build/unit/%.t: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(wildcard src/*.h)
+	@mkdir -p build/unit
+	$(CC) -std=gnu99 -g -O1 $(WARN) $(SAN) -Isrc -It/unit $(APR_CFLAGS) -o $@ $< $(CORE_SRC) $(APR_LIBS)
+
+unit: $(UNIT_BIN)
+	prove -v --exec '' $(UNIT_BIN)
+
+test: deps all $(UNIT_BIN)
+	SANITIZE=$(SANITIZE) APXS=$(APXS) sh scripts/run-tests.sh $(UNIT_BIN)
+
+install: all
+	$(APXS) -i -n session_demo mod_session_demo.la
+	sh scripts/install-debian.sh "$(APXS)"
+
+bench: deps all
+	sh bench/run.sh
+
+clean:
+	rm -rf .libs build *.la *.lo *.slo *.o src/*.lo src/*.slo src/*.o src/.libs t/logs

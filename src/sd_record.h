@@ -1,0 +1,46 @@
+/*
+ * The session record: what one session holds, and its compact binary form.
+ *
+ * The store treats records as opaque bytes; this codec is the only code that
+ * knows their layout. Decoding checks every length against the buffer, so a
+ * damaged record (or a hostile snapshot file) is refused, never overread.
+ */
+#ifndef SD_RECORD_H
+#define SD_RECORD_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include "sd_id.h"
+
+#define SD_RECORD_VERSION 1
+#define SD_USER_MAX 128         /* longest username */
+#define SD_ROLE_MAX 128         /* longest role (group) name */
+#define SD_NOTE_MAX 1000        /* longest note */
+#define SD_CSRF_LEN SD_ID_LEN   /* a CSRF token is as strong as an ID */
+
+typedef struct {
+    const char *user;           /* who logged in */
+    const char *role;           /* their first group, or "user" */
+    char csrf[SD_CSRF_LEN + 1]; /* per-session token for POST forms */
+    apr_uint64_t cred_stamp;    /* hash of the password entry at login */
+    apr_uint64_t ua_hash;       /* hash of the User-Agent at login */
+    apr_uint64_t visits;        /* dashboard requests so far */
+    apr_array_header_t *notes;  /* const char *, oldest first */
+} sd_session_t;
+
+/** A new, empty session record for @a user with role @a role. */
+sd_session_t *sd_session_make(apr_pool_t *pool, const char *user,
+                              const char *role);
+
+/** Encode @a s into @a *buf (from @a pool); returns its length. */
+apr_size_t sd_record_encode(apr_pool_t *pool, const sd_session_t *s,
+                            char **buf);
+
+/** Decode @a len bytes; APR_EINVAL if they are not a valid record. */
+apr_status_t sd_record_decode(apr_pool_t *pool, const char *buf,
+                              apr_size_t len, sd_session_t **s);
+
+/** A 64-bit digest of a string, for cred_stamp and ua_hash. */
+apr_uint64_t sd_hash64(const char *s, apr_size_t len);
+
+#endif
