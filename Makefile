@@ -26,7 +26,8 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 endif
 
 APXS_CFLAGS := $(foreach f,$(WARN) -Isrc -std=gnu99 $(SAN),-Wc,$(f))
-APXS_LDFLAGS := $(if $(SAN),-Wl,-fsanitize=address,undefined)
+comma := ,
+APXS_LDFLAGS := $(if $(SAN),-Wl$(comma)-fsanitize=address$(comma)undefined)
 
 .PHONY: all deps run test unit install clean bench fuzz
 

@@ -28,7 +28,8 @@ typedef struct {
     apr_array_header_t *notes;  /* const char *, oldest first */
 } sd_session_t;
 
-/** A new, empty session record for @a user with role @a role. */
+/** A new, empty session record for @a user with role @a role, with a fresh
+ *  CSRF token; NULL when the random source fails. */
 sd_session_t *sd_session_make(apr_pool_t *pool, const char *user,
                               const char *role);
 

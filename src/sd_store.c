@@ -1,0 +1,1142 @@
+/*
+ * The session store: a striped hash table of variable-size records in one
+ * block of shared memory.
+ *
+ * Every httpd process maps the same segment (it is created once in the
+ * parent and inherited across fork, and it outlives configuration
+ * generations), so a session written by one child is read by any other.
+ * Lookups, updates and deletes are O(1): a key names its stripe and its
+ * bucket directly, and every list is intrusive and doubly or singly linked
+ * through indices.
+ *
+ * Segment layout (every position is an offset from the segment's base, and
+ * every link an index, so each process may map the segment anywhere):
+ *
+ *   0                +-------------------------------+
+ *                    | sd_header_t                   |  magic, geometry,
+ *                    |                               |  login counters
+ *   hdr->stripes_off +-------------------------------+
+ *                    | sd_stripe_t [S]               |  lock, list heads,
+ *                    |                               |  counters; one cache
+ *                    |                               |  line apart
+ *   hdr->buckets_off +-------------------------------+
+ *                    | apr_uint32_t bucket [S][B]    |  first entry of the
+ *                    |                               |  chain, 0 = empty
+ *   hdr->entries_off +-------------------------------+
+ *                    | sd_entry_t [S][E]             |  key, times, where
+ *                    |                               |  the record lies
+ *   hdr->links_off   +-------------------------------+
+ *                    | apr_uint32_t link [S][C]      |  next chunk of the
+ *                    |                               |  record or free list
+ *   hdr->chunks_off  +-------------------------------+
+ *                    | chunk [S][C], SD_CHUNK bytes  |  record data
+ *   hdr->size        +-------------------------------+
+ *
+ * Indices inside a stripe are 1-based so that 0 means "none" and a zeroed
+ * segment is a valid empty store. A record of n bytes takes ceil(n /
+ * SD_CHUNK) chunks chained through link[], so a session costs what its data
+ * needs rather than a slot sized for the largest one.
+ *
+ * Why stripes: each has its own lock, its own entries and its own chunks,
+ * so two requests on different sessions almost never wait for each other
+ * and nothing on the hot path takes a global lock. The price is that "full"
+ * and "least recently used" are decided within a stripe; with S = 64 and
+ * uniformly hashed keys the difference from a global LRU is small, and small
+ * stores (tests, tiny sites) use a single stripe and so an exact LRU.
+ *
+ * Why robust locks: an httpd child killed while holding a stripe lock
+ * (kill -9, OOM killer, a crash in another module) must not hang every
+ * other process. The locks are process-shared robust pthread mutexes; the
+ * next locker is told the owner died and rebuilds that stripe's derived
+ * structures (buckets, LRU, free lists) from the entry table. Updates are
+ * ordered so that the entry table is always meaningful: a record's chunks
+ * are written before the entry points at them, the entry's (first chunk,
+ * length) pair changes in one 64-bit store, and the LIVE flag is the last
+ * thing set and the first thing cleared. A half-done change is therefore
+ * either invisible after repair or complete.
+ */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include "sd_store.h"
+
+/* ---------------------------------------------------------------------
+ * Geometry and on-segment structures
+ * --------------------------------------------------------------------- */
+
+#define SD_STORE_MAGIC 0x5344535430305354ULL /* "SDST00ST" */
+#define SD_STORE_VERSION 1
+#define SD_CHUNK 64               /* bytes of record data per chunk */
+#define SD_MAX_STRIPES 64
+#define SD_MIN_PER_STRIPE 256     /* below this, fewer stripes */
+#define SD_RECLAIM_SCAN 4         /* expired entries looked at per insert */
+#define SD_CAPACITY_MAX 10000000ULL
+#define SD_ALIGN(x) (((x) + 63) & ~(apr_size_t)63)
+
+#define SD_FREE 0
+#define SD_LIVE 1
+
+typedef struct {
+    apr_uint64_t magic;           /* SD_STORE_MAGIC */
+    apr_uint32_t version;         /* SD_STORE_VERSION */
+    apr_uint32_t nstripes;        /* S, a power of two */
+    apr_uint32_t entries;         /* E, entries per stripe */
+    apr_uint32_t buckets;         /* B, buckets per stripe, a power of two */
+    apr_uint32_t chunks;          /* C, chunks per stripe */
+    apr_uint32_t max_data;        /* most bytes in one record */
+    apr_uint32_t when_full;       /* sd_when_full_t */
+    apr_uint32_t pad0;
+    apr_uint64_t capacity;        /* as configured */
+    apr_uint64_t memory;          /* as configured */
+    apr_uint64_t size;            /* bytes of the whole segment */
+    apr_uint64_t stripes_off;     /* offsets of the tables, see above */
+    apr_uint64_t buckets_off;
+    apr_uint64_t entries_off;
+    apr_uint64_t links_off;
+    apr_uint64_t chunks_off;
+    apr_uint64_t logins[3];       /* sd_counter_t, atomic adds */
+    apr_int64_t last_full_warn;   /* when "store full" was last logged */
+} sd_header_t;
+
+typedef struct {
+    pthread_mutex_t lock;         /* robust, process-shared */
+    apr_uint32_t live;            /* live entries */
+    apr_uint32_t entry_free;      /* free entries, chained through hnext */
+    apr_uint32_t entry_bump;      /* entries 1..bump have ever been used */
+    apr_uint32_t chunk_free;      /* free chunks, chained through link[] */
+    apr_uint32_t chunk_bump;      /* chunks 1..bump have ever been used */
+    apr_uint32_t chunks_used;     /* chunks held by live records */
+    apr_uint32_t lru_head;        /* most recently used */
+    apr_uint32_t lru_tail;        /* least recently used */
+    apr_uint64_t hits;            /* counters, changed under the lock */
+    apr_uint64_t misses;
+    apr_uint64_t expirations;
+    apr_uint64_t evictions;
+    apr_uint64_t refusals;
+    apr_uint64_t repairs;
+} sd_stripe_t;
+
+/* Store keys are SHA-256 digests; 128 of their bits identify a session
+ * (collisions among 10^7 sessions: ~10^-25) and keep the entry small. */
+#define SD_ENTRY_KEY 16
+
+typedef struct {
+    unsigned char key[SD_ENTRY_KEY]; /* first bytes of the session key */
+    apr_int64_t created;          /* seconds */
+    apr_int64_t last_access;      /* seconds */
+    apr_uint64_t where;           /* first chunk << 32 | length, one store */
+    apr_uint32_t idle;            /* idle timeout, seconds */
+    apr_uint32_t max_age;         /* absolute timeout, seconds */
+    apr_uint32_t version;         /* bumped by every replace */
+    apr_uint32_t hnext;           /* bucket chain, or free list */
+    apr_uint32_t lru_prev;        /* towards the head */
+    apr_uint32_t lru_next;        /* towards the tail */
+    apr_uint32_t state;           /* SD_FREE or SD_LIVE, set last */
+    apr_uint32_t pad;
+} sd_entry_t;
+
+struct sd_store_t {
+    char *base;                   /* where this process mapped the segment */
+    sd_header_t *hdr;
+    sd_store_log_fn log;          /* warnings go here */
+    void *log_baton;
+};
+
+/* Per-process pointers into the segment, from offsets and indices. */
+#define STRIPE(st, s)                                                        \
+    ((sd_stripe_t *)((st)->base + (st)->hdr->stripes_off +                   \
+                     (apr_size_t)(s) * SD_ALIGN(sizeof(sd_stripe_t))))
+#define BUCKETS(st, s)                                                       \
+    ((apr_uint32_t *)((st)->base + (st)->hdr->buckets_off) +                 \
+     (apr_size_t)(s) * (st)->hdr->buckets)
+#define ENTRY(st, s, i)                                                      \
+    ((sd_entry_t *)((st)->base + (st)->hdr->entries_off) +                   \
+     (apr_size_t)(s) * (st)->hdr->entries + ((i) - 1))
+#define LINKS(st, s)                                                         \
+    ((apr_uint32_t *)((st)->base + (st)->hdr->links_off) +                   \
+     (apr_size_t)(s) * (st)->hdr->chunks - 1)
+#define CHUNK(st, s, c)                                                      \
+    ((st)->base + (st)->hdr->chunks_off +                                    \
+     ((apr_size_t)(s) * (st)->hdr->chunks + ((c) - 1)) * SD_CHUNK)
+
+#define WHERE(chunk, len) (((apr_uint64_t)(chunk) << 32) | (apr_uint32_t)(len))
+#define WHERE_CHUNK(w) ((apr_uint32_t)((w) >> 32))
+#define WHERE_LEN(w) ((apr_uint32_t)((w) & 0xffffffffu))
+#define NCHUNKS(len) (((len) + SD_CHUNK - 1) / SD_CHUNK)
+
+static sd_store_fault_fn fault_hook;
+#define FAULT(n)                                                             \
+    do {                                                                     \
+        if (fault_hook)                                                      \
+            fault_hook(n);                                                   \
+    } while (0)
+
+void sd_store_set_fault_hook(sd_store_fault_fn fn)
+{
+    fault_hook = fn;
+}
+
+/* ---------------------------------------------------------------------
+ * Geometry
+ * --------------------------------------------------------------------- */
+
+static apr_uint32_t pow2_at_least(apr_uint64_t n)
+{
+    apr_uint64_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return (apr_uint32_t)p;
+}
+
+/* Fewer stripes for small stores (an exact LRU where it is visible) and
+ * enough memory in each stripe for the largest record. */
+static apr_uint32_t stripes_for(const sd_store_params_t *p)
+{
+    apr_uint32_t s = SD_MAX_STRIPES;
+    while (s > 1 && (p->capacity / s < SD_MIN_PER_STRIPE ||
+                     p->memory / s < (apr_uint64_t)p->max_data * 4))
+        s >>= 1;
+    return s;
+}
+
+typedef struct {
+    apr_uint32_t nstripes, entries, buckets, chunks;
+    apr_size_t stripes_off, buckets_off, entries_off, links_off, chunks_off;
+    apr_size_t size;
+} sd_geometry_t;
+
+static void geometry(const sd_store_params_t *p, sd_geometry_t *g)
+{
+    apr_size_t off;
+
+    g->nstripes = stripes_for(p);
+    g->entries = (apr_uint32_t)((p->capacity + g->nstripes - 1) / g->nstripes);
+    g->buckets = pow2_at_least(g->entries);
+    g->chunks = (apr_uint32_t)(p->memory / g->nstripes / SD_CHUNK);
+
+    off = SD_ALIGN(sizeof(sd_header_t));
+    g->stripes_off = off;
+    off += (apr_size_t)g->nstripes * SD_ALIGN(sizeof(sd_stripe_t));
+    g->buckets_off = off = SD_ALIGN(off);
+    off += (apr_size_t)g->nstripes * g->buckets * sizeof(apr_uint32_t);
+    g->entries_off = off = SD_ALIGN(off);
+    off += (apr_size_t)g->nstripes * g->entries * sizeof(sd_entry_t);
+    g->links_off = off = SD_ALIGN(off);
+    off += (apr_size_t)g->nstripes * g->chunks * sizeof(apr_uint32_t);
+    g->chunks_off = off = SD_ALIGN(off);
+    off += (apr_size_t)g->nstripes * g->chunks * SD_CHUNK;
+    g->size = SD_ALIGN(off);
+}
+
+apr_status_t sd_store_check_params(const sd_store_params_t *p,
+                                   const char **why)
+{
+    if (p->capacity < 1 || p->capacity > SD_CAPACITY_MAX) {
+        *why = "the capacity must be between 1 and 10000000 sessions";
+        return APR_EINVAL;
+    }
+    if (p->max_data < 64 || p->max_data > 16 * 1024 * 1024) {
+        *why = "the largest session must be between 64 bytes and 16M";
+        return APR_EINVAL;
+    }
+    if (p->memory < p->max_data) {
+        *why = "the memory must hold at least one session of the largest "
+               "size (SessionDemoMemory >= SessionDemoMaxDataSize)";
+        return APR_EINVAL;
+    }
+    if (p->memory / SD_CHUNK > 0xffffffffULL) {
+        *why = "the memory must be below 256G";
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
+apr_size_t sd_store_size(const sd_store_params_t *p)
+{
+    sd_geometry_t g;
+    geometry(p, &g);
+    return g.size;
+}
+
+/* ---------------------------------------------------------------------
+ * Setup
+ * --------------------------------------------------------------------- */
+
+static apr_status_t init_lock(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    int rv;
+
+    if ((rv = pthread_mutexattr_init(&a)) != 0)
+        return rv;
+    if ((rv = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) == 0 &&
+        (rv = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) == 0)
+        rv = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    return rv;
+}
+
+static sd_store_t *handle(apr_pool_t *pool, void *base)
+{
+    sd_store_t *st = apr_pcalloc(pool, sizeof(*st));
+    st->base = base;
+    st->hdr = base;
+    return st;
+}
+
+apr_status_t sd_store_format(apr_pool_t *pool, void *base, apr_size_t size,
+                             const sd_store_params_t *p, sd_store_t **out)
+{
+    sd_geometry_t g;
+    sd_header_t *h = base;
+    sd_store_t *st;
+    const char *why;
+    apr_uint32_t s;
+    apr_status_t rv;
+
+    if (sd_store_check_params(p, &why) != APR_SUCCESS)
+        return APR_EINVAL;
+    geometry(p, &g);
+    if (size < g.size)
+        return APR_ENOSPC;
+
+    /* Only the header and the stripes need writing: the tables are zero
+     * in fresh memory, and zero means empty, so a million-session store
+     * starts without touching its pages. */
+    memset(h, 0, g.stripes_off);
+    h->version = SD_STORE_VERSION;
+    h->nstripes = g.nstripes;
+    h->entries = g.entries;
+    h->buckets = g.buckets;
+    h->chunks = g.chunks;
+    h->max_data = p->max_data;
+    h->when_full = p->when_full;
+    h->capacity = p->capacity;
+    h->memory = p->memory;
+    h->size = g.size;
+    h->stripes_off = g.stripes_off;
+    h->buckets_off = g.buckets_off;
+    h->entries_off = g.entries_off;
+    h->links_off = g.links_off;
+    h->chunks_off = g.chunks_off;
+    h->last_full_warn = -1000000;
+
+    st = handle(pool, base);
+    for (s = 0; s < g.nstripes; s++) {
+        sd_stripe_t *sp = STRIPE(st, s);
+        memset(sp, 0, sizeof(*sp));
+        if ((rv = init_lock(&sp->lock)) != 0)
+            return rv;
+    }
+    __atomic_store_n(&h->magic, SD_STORE_MAGIC, __ATOMIC_RELEASE);
+    *out = st;
+    return APR_SUCCESS;
+}
+
+apr_status_t sd_store_attach(apr_pool_t *pool, void *base, apr_size_t size,
+                             sd_store_t **out)
+{
+    sd_header_t *h = base;
+    sd_store_params_t p;
+    sd_geometry_t g;
+
+    if (size < sizeof(*h) || h->magic != SD_STORE_MAGIC ||
+        h->version != SD_STORE_VERSION || h->size > size)
+        return APR_EINVAL;
+    p.capacity = h->capacity;
+    p.memory = h->memory;
+    p.max_data = h->max_data;
+    p.when_full = h->when_full;
+    geometry(&p, &g);
+    if (g.size != h->size || g.nstripes != h->nstripes ||
+        g.entries != h->entries || g.chunks != h->chunks ||
+        g.chunks_off != h->chunks_off)
+        return APR_EINVAL;
+    *out = handle(pool, base);
+    return APR_SUCCESS;
+}
+
+void sd_store_params(const sd_store_t *st, sd_store_params_t *p)
+{
+    p->capacity = st->hdr->capacity;
+    p->memory = st->hdr->memory;
+    p->max_data = st->hdr->max_data;
+    p->when_full = (sd_when_full_t)st->hdr->when_full;
+}
+
+void sd_store_set_when_full(sd_store_t *st, sd_when_full_t w)
+{
+    __atomic_store_n(&st->hdr->when_full, (apr_uint32_t)w, __ATOMIC_RELAXED);
+}
+
+void sd_store_set_log(sd_store_t *st, sd_store_log_fn fn, void *baton)
+{
+    st->log = fn;
+    st->log_baton = baton;
+}
+
+/* ---------------------------------------------------------------------
+ * Locking and crash repair
+ * --------------------------------------------------------------------- */
+
+static void stripe_repair(sd_store_t *st, apr_uint32_t s);
+
+static apr_uint32_t stripe_of(const sd_store_t *st, const sd_key_t *k)
+{
+    apr_uint32_t v = ((apr_uint32_t)k->b[0] << 24) | (k->b[1] << 16) |
+                     (k->b[2] << 8) | k->b[3];
+    return v & (st->hdr->nstripes - 1);
+}
+
+static apr_uint32_t bucket_of(const sd_store_t *st, const unsigned char *k)
+{
+    apr_uint32_t v = ((apr_uint32_t)k[4] << 24) | (k[5] << 16) | (k[6] << 8) |
+                     k[7];
+    return v & (st->hdr->buckets - 1);
+}
+
+/* Take a stripe's lock. When its previous owner died holding it, the
+ * stripe may be mid-change: rebuild it before anyone uses it. */
+static sd_stripe_t *stripe_lock(sd_store_t *st, apr_uint32_t s)
+{
+    sd_stripe_t *sp = STRIPE(st, s);
+    int rv = pthread_mutex_lock(&sp->lock);
+
+    if (rv == EOWNERDEAD) {
+        stripe_repair(st, s);
+        sp->repairs++;
+        pthread_mutex_consistent(&sp->lock);
+        if (st->log)
+            st->log(st->log_baton, 1,
+                    "a process died while changing the session store; "
+                    "its stripe was checked and repaired");
+    }
+    /* Any other error (there is none for a valid robust mutex) would mean
+     * the segment itself is gone; carrying on unlocked is the lesser evil
+     * than hanging, and validate() would report it. */
+    return sp;
+}
+
+static void stripe_unlock(sd_stripe_t *sp)
+{
+    pthread_mutex_unlock(&sp->lock);
+}
+
+/* ---------------------------------------------------------------------
+ * Lists inside one stripe (caller holds the stripe lock)
+ * --------------------------------------------------------------------- */
+
+static void lru_unlink(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+                       apr_uint32_t i)
+{
+    sd_entry_t *e = ENTRY(st, s, i);
+    if (e->lru_prev)
+        ENTRY(st, s, e->lru_prev)->lru_next = e->lru_next;
+    else
+        sp->lru_head = e->lru_next;
+    if (e->lru_next)
+        ENTRY(st, s, e->lru_next)->lru_prev = e->lru_prev;
+    else
+        sp->lru_tail = e->lru_prev;
+    e->lru_prev = e->lru_next = 0;
+}
+
+static void lru_push_head(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+                          apr_uint32_t i)
+{
+    sd_entry_t *e = ENTRY(st, s, i);
+    e->lru_prev = 0;
+    e->lru_next = sp->lru_head;
+    if (sp->lru_head)
+        ENTRY(st, s, sp->lru_head)->lru_prev = i;
+    else
+        sp->lru_tail = i;
+    sp->lru_head = i;
+}
+
+static apr_uint32_t find(sd_store_t *st, apr_uint32_t s, const sd_key_t *k,
+                         apr_uint32_t **slot)
+{
+    apr_uint32_t *p = &BUCKETS(st, s)[bucket_of(st, k->b)];
+    while (*p) {
+        sd_entry_t *e = ENTRY(st, s, *p);
+        if (memcmp(e->key, k->b, SD_ENTRY_KEY) == 0) {
+            if (slot)
+                *slot = p;
+            return *p;
+        }
+        p = &e->hnext;
+    }
+    return 0;
+}
+
+static void chunks_free(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+                        apr_uint64_t where)
+{
+    apr_uint32_t *link = LINKS(st, s);
+    apr_uint32_t c = WHERE_CHUNK(where), n = NCHUNKS(WHERE_LEN(where));
+
+    while (n--) {
+        apr_uint32_t next = link[c];
+        link[c] = sp->chunk_free;
+        sp->chunk_free = c;
+        sp->chunks_used--;
+        c = next;
+    }
+}
+
+/* Take @a n chunks (the caller made sure they exist) and fill them with
+ * @a data; returns the first. The chain is complete before anyone can
+ * see it. */
+static apr_uint32_t chunks_write(sd_store_t *st, apr_uint32_t s,
+                                 sd_stripe_t *sp, const char *data,
+                                 apr_size_t len)
+{
+    apr_uint32_t *link = LINKS(st, s);
+    apr_uint32_t first = 0, prev = 0, n = NCHUNKS(len);
+
+    while (n--) {
+        apr_uint32_t c;
+        apr_size_t part = len < SD_CHUNK ? len : SD_CHUNK;
+        if (sp->chunk_free) {
+            c = sp->chunk_free;
+            sp->chunk_free = link[c];
+        }
+        else {
+            c = ++sp->chunk_bump;
+        }
+        sp->chunks_used++;
+        memcpy(CHUNK(st, s, c), data, part);
+        data += part;
+        len -= part;
+        link[c] = 0;
+        if (prev)
+            link[prev] = c;
+        else
+            first = c;
+        prev = c;
+    }
+    return first;
+}
+
+static void chunks_read(sd_store_t *st, apr_uint32_t s, apr_uint64_t where,
+                        char *buf, apr_size_t cap)
+{
+    apr_uint32_t *link = LINKS(st, s);
+    apr_uint32_t c = WHERE_CHUNK(where);
+    apr_size_t len = WHERE_LEN(where);
+
+    if (len > cap)
+        len = cap;
+    while (len) {
+        apr_size_t part = len < SD_CHUNK ? len : SD_CHUNK;
+        memcpy(buf, CHUNK(st, s, c), part);
+        buf += part;
+        len -= part;
+        c = link[c];
+    }
+}
+
+/* Remove live entry @a i, found through bucket slot @a slot (or looked
+ * up again when NULL). The LIVE flag goes first: from then on a repair
+ * would treat the entry as free, whatever else is half done. */
+static void entry_remove(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+                         apr_uint32_t i, apr_uint32_t *slot)
+{
+    sd_entry_t *e = ENTRY(st, s, i);
+
+    if (!slot) {
+        sd_key_t k;
+        memcpy(k.b, e->key, SD_ENTRY_KEY);
+        memset(k.b + SD_ENTRY_KEY, 0, sizeof(k.b) - SD_ENTRY_KEY);
+        find(st, s, &k, &slot);
+    }
+    __atomic_store_n(&e->state, SD_FREE, __ATOMIC_RELEASE);
+    FAULT(20);
+    *slot = e->hnext;
+    lru_unlink(st, s, sp, i);
+    FAULT(21);
+    chunks_free(st, s, sp, e->where);
+    FAULT(22);
+    e->where = 0;
+    e->hnext = sp->entry_free;
+    sp->entry_free = i;
+    sp->live--;
+}
+
+static int expired(const sd_entry_t *e, apr_int64_t now)
+{
+    return now - e->last_access > (apr_int64_t)e->idle ||
+           now - e->created > (apr_int64_t)e->max_age;
+}
+
+static apr_int64_t expiry_of(const sd_entry_t *e)
+{
+    apr_int64_t idle_end = e->last_access + e->idle;
+    apr_int64_t age_end = e->created + e->max_age;
+    return idle_end < age_end ? idle_end : age_end;
+}
+
+/* Bounded reclaim: the least recently used entries are the ones an idle
+ * timeout ends first, so a look at the few at the tail finds expired
+ * sessions without ever scanning the stripe. */
+static int reclaim_expired(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+                           apr_int64_t now, apr_uint32_t keep)
+{
+    apr_uint32_t i = sp->lru_tail;
+    int n;
+
+    for (n = 0; i && n < SD_RECLAIM_SCAN; n++) {
+        apr_uint32_t prev = ENTRY(st, s, i)->lru_prev;
+        if (i != keep && expired(ENTRY(st, s, i), now)) {
+            entry_remove(st, s, sp, i, NULL);
+            sp->expirations++;
+            return 1;
+        }
+        i = prev;
+    }
+    return 0;
+}
+
+/* Make room for one more entry (when @a need_entry) and @a need_chunks
+ * chunks, never touching entry @a keep. Expired sessions go first, then,
+ * if the policy allows, the least recently used. Returns 0 on success,
+ * -1 when refused, and sets *evicted when a live session was dropped. */
+static int make_room(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+                     int need_entry, apr_uint32_t need_chunks,
+                     apr_uint32_t keep, apr_int64_t now, int *full)
+{
+    for (;;) {
+        int entry_ok = !need_entry || sp->entry_free ||
+                       sp->entry_bump < st->hdr->entries;
+        int chunks_ok = st->hdr->chunks - sp->chunks_used >= need_chunks;
+        apr_uint32_t victim;
+
+        if (entry_ok && chunks_ok)
+            return 0;
+        if (reclaim_expired(st, s, sp, now, keep))
+            continue;
+        *full = 1;
+        if (st->hdr->when_full == SD_FULL_REFUSE)
+            return -1;
+        victim = sp->lru_tail;
+        if (victim == keep)
+            victim = ENTRY(st, s, victim)->lru_prev;
+        if (!victim)
+            return -1;
+        FAULT(30);
+        entry_remove(st, s, sp, victim, NULL);
+        sp->evictions++;
+    }
+}
+
+/* Log "store full" at most once a minute across all processes. */
+static void warn_full(sd_store_t *st, apr_int64_t now)
+{
+    apr_int64_t last = __atomic_load_n(&st->hdr->last_full_warn,
+                                       __ATOMIC_RELAXED);
+    if (now - last < 60 || !st->log)
+        return;
+    if (!__atomic_compare_exchange_n(&st->hdr->last_full_warn, &last, now, 0,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
+    st->log(st->log_baton, 0,
+            st->hdr->when_full == SD_FULL_REFUSE
+                ? "the session store is full and refuses new sessions "
+                  "(SessionDemoWhenFull refuse); raise SessionDemoCapacity "
+                  "or SessionDemoMemory"
+                : "the session store is full and evicts the least recently "
+                  "used sessions; raise SessionDemoCapacity or "
+                  "SessionDemoMemory");
+}
+
+/* ---------------------------------------------------------------------
+ * Operations
+ * --------------------------------------------------------------------- */
+
+static apr_status_t insert(sd_store_t *st, const sd_key_t *key,
+                           const void *data, apr_size_t len,
+                           apr_int64_t created, apr_int64_t last_access,
+                           apr_uint32_t idle, apr_uint32_t max_age,
+                           apr_int64_t now)
+{
+    apr_uint32_t s = stripe_of(st, key), i, first;
+    apr_uint32_t *bucket;
+    sd_stripe_t *sp;
+    sd_entry_t *e;
+    int full = 0;
+
+    if (len > st->hdr->max_data)
+        return APR_EINVAL;
+    sp = stripe_lock(st, s);
+    if (find(st, s, key, NULL)) {
+        stripe_unlock(sp);
+        return APR_EEXIST;
+    }
+    if (make_room(st, s, sp, 1, NCHUNKS(len), 0, now, &full) != 0) {
+        sp->refusals++;
+        stripe_unlock(sp);
+        warn_full(st, now);
+        return APR_ENOSPC;
+    }
+    if (sp->entry_free) {
+        i = sp->entry_free;
+        sp->entry_free = ENTRY(st, s, i)->hnext;
+    }
+    else {
+        i = ++sp->entry_bump;
+    }
+    FAULT(1);
+    first = chunks_write(st, s, sp, data, len);
+    FAULT(2);
+    e = ENTRY(st, s, i);
+    memcpy(e->key, key->b, SD_ENTRY_KEY);
+    e->created = created;
+    e->last_access = last_access;
+    e->idle = idle;
+    e->max_age = max_age;
+    e->version = 1;
+    e->where = WHERE(first, len);
+    bucket = &BUCKETS(st, s)[bucket_of(st, key->b)];
+    e->hnext = *bucket;
+    __atomic_store_n(&e->state, SD_LIVE, __ATOMIC_RELEASE);
+    FAULT(3);
+    *bucket = i;
+    lru_push_head(st, s, sp, i);
+    FAULT(4);
+    sp->live++;
+    stripe_unlock(sp);
+    if (full)
+        warn_full(st, now);
+    return APR_SUCCESS;
+}
+
+apr_status_t sd_store_create(sd_store_t *st, const sd_key_t *key,
+                             const void *data, apr_size_t len,
+                             apr_int64_t now, apr_uint32_t idle,
+                             apr_uint32_t max_age)
+{
+    return insert(st, key, data, len, now, now, idle, max_age, now);
+}
+
+apr_status_t sd_store_restore(sd_store_t *st, const sd_key_t *key,
+                              const void *data, apr_size_t len,
+                              apr_int64_t created, apr_int64_t last_access,
+                              apr_uint32_t idle, apr_uint32_t max_age,
+                              apr_int64_t now)
+{
+    sd_entry_t probe;
+    probe.created = created;
+    probe.last_access = last_access;
+    probe.idle = idle;
+    probe.max_age = max_age;
+    if (expired(&probe, now))
+        return APR_NOTFOUND;
+    return insert(st, key, data, len, created, last_access, idle, max_age,
+                  now);
+}
+
+apr_status_t sd_store_get(sd_store_t *st, const sd_key_t *key,
+                          apr_int64_t now, void *buf, apr_size_t cap,
+                          apr_size_t *len, sd_meta_t *meta)
+{
+    apr_uint32_t s = stripe_of(st, key), i, *slot;
+    sd_stripe_t *sp = stripe_lock(st, s);
+    sd_entry_t *e;
+
+    i = find(st, s, key, &slot);
+    if (!i) {
+        sp->misses++;
+        stripe_unlock(sp);
+        return APR_NOTFOUND;
+    }
+    e = ENTRY(st, s, i);
+    if (expired(e, now)) {
+        entry_remove(st, s, sp, i, slot);
+        sp->expirations++;
+        sp->misses++;
+        stripe_unlock(sp);
+        return APR_NOTFOUND;
+    }
+    if (meta) {
+        meta->created = e->created;
+        meta->last_access = e->last_access;
+        meta->version = e->version;
+    }
+    if (now > e->last_access)
+        e->last_access = now;
+    if (meta)
+        meta->expires = expiry_of(e);
+    if (sp->lru_head != i) {
+        lru_unlink(st, s, sp, i);
+        FAULT(10);
+        lru_push_head(st, s, sp, i);
+    }
+    if (len)
+        *len = WHERE_LEN(e->where);
+    if (buf)
+        chunks_read(st, s, e->where, buf, cap);
+    sp->hits++;
+    stripe_unlock(sp);
+    return APR_SUCCESS;
+}
+
+apr_status_t sd_store_replace(sd_store_t *st, const sd_key_t *key,
+                              apr_uint32_t version, const void *data,
+                              apr_size_t len, apr_int64_t now)
+{
+    apr_uint32_t s = stripe_of(st, key), i, first, *slot;
+    apr_uint64_t old;
+    sd_stripe_t *sp;
+    sd_entry_t *e;
+    int full = 0;
+
+    if (len > st->hdr->max_data)
+        return APR_EINVAL;
+    sp = stripe_lock(st, s);
+    i = find(st, s, key, &slot);
+    if (!i) {
+        stripe_unlock(sp);
+        return APR_NOTFOUND;
+    }
+    e = ENTRY(st, s, i);
+    if (expired(e, now)) {
+        entry_remove(st, s, sp, i, slot);
+        sp->expirations++;
+        stripe_unlock(sp);
+        return APR_NOTFOUND;
+    }
+    if (e->version != version) {
+        stripe_unlock(sp);
+        return APR_EAGAIN;
+    }
+    /* Copy on write: the new chunks are filled while the old ones still
+     * hold the record, so a crash at any point leaves one whole version. */
+    if (make_room(st, s, sp, 0, NCHUNKS(len), i, now, &full) != 0) {
+        stripe_unlock(sp);
+        warn_full(st, now);
+        return APR_ENOSPC;
+    }
+    first = chunks_write(st, s, sp, data, len);
+    FAULT(5);
+    old = e->where;
+    __atomic_store_n(&e->where, WHERE(first, len), __ATOMIC_RELEASE);
+    FAULT(6);
+    chunks_free(st, s, sp, old);
+    FAULT(7);
+    e->version++;
+    if (now > e->last_access)
+        e->last_access = now;
+    if (sp->lru_head != i) {
+        lru_unlink(st, s, sp, i);
+        lru_push_head(st, s, sp, i);
+    }
+    stripe_unlock(sp);
+    if (full)
+        warn_full(st, now);
+    return APR_SUCCESS;
+}
+
+apr_status_t sd_store_delete(sd_store_t *st, const sd_key_t *key)
+{
+    apr_uint32_t s = stripe_of(st, key), i, *slot;
+    sd_stripe_t *sp = stripe_lock(st, s);
+
+    i = find(st, s, key, &slot);
+    if (i)
+        entry_remove(st, s, sp, i, slot);
+    stripe_unlock(sp);
+    return i ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+void sd_store_count(sd_store_t *st, sd_counter_t c)
+{
+    __atomic_fetch_add(&st->hdr->logins[c], 1, __ATOMIC_RELAXED);
+}
+
+void sd_store_stats(sd_store_t *st, sd_store_stats_t *o)
+{
+    sd_header_t *h = st->hdr;
+    apr_uint32_t s;
+
+    memset(o, 0, sizeof(*o));
+    o->capacity = h->capacity;
+    o->memory_total = (apr_uint64_t)h->chunks * h->nstripes * SD_CHUNK;
+    o->segment_size = h->size;
+    for (s = 0; s < h->nstripes; s++) {
+        const sd_stripe_t *sp = STRIPE(st, s);
+        o->sessions += __atomic_load_n(&sp->live, __ATOMIC_RELAXED);
+        o->memory_used += (apr_uint64_t)__atomic_load_n(&sp->chunks_used,
+                                                        __ATOMIC_RELAXED) *
+                          SD_CHUNK;
+        o->hits += sp->hits;
+        o->misses += sp->misses;
+        o->expirations += sp->expirations;
+        o->evictions += sp->evictions;
+        o->refusals += sp->refusals;
+        o->repairs += sp->repairs;
+    }
+    o->logins_ok = __atomic_load_n(&h->logins[SD_COUNT_LOGIN_OK],
+                                   __ATOMIC_RELAXED);
+    o->logins_failed = __atomic_load_n(&h->logins[SD_COUNT_LOGIN_FAILED],
+                                       __ATOMIC_RELAXED);
+    o->logins_throttled = __atomic_load_n(
+        &h->logins[SD_COUNT_LOGIN_THROTTLED], __ATOMIC_RELAXED);
+}
+
+void sd_store_foreach(sd_store_t *st, sd_store_visit_fn fn, void *baton)
+{
+    apr_uint32_t s, i;
+    char *buf = malloc(st->hdr->max_data ? st->hdr->max_data : 1);
+    sd_key_t k;
+
+    if (!buf)
+        return;
+    memset(&k, 0, sizeof(k));
+    for (s = 0; s < st->hdr->nstripes; s++) {
+        sd_stripe_t *sp = stripe_lock(st, s);
+        int stop = 0;
+        for (i = sp->lru_tail; i && !stop; i = ENTRY(st, s, i)->lru_prev) {
+            sd_entry_t *e = ENTRY(st, s, i);
+            memcpy(k.b, e->key, SD_ENTRY_KEY);
+            chunks_read(st, s, e->where, buf, st->hdr->max_data);
+            stop = fn(baton, &k, buf, WHERE_LEN(e->where), e->created,
+                      e->last_access, e->idle, e->max_age);
+        }
+        stripe_unlock(sp);
+        if (stop)
+            break;
+    }
+    free(buf);
+}
+
+/* ---------------------------------------------------------------------
+ * Repair and validation
+ * --------------------------------------------------------------------- */
+
+/* Does the chain of a live entry stay inside the stripe, have the right
+ * length, and use no chunk that another record already claimed? */
+static int chain_ok(sd_store_t *st, apr_uint32_t s, const sd_entry_t *e,
+                    unsigned char *claimed, int claim)
+{
+    apr_uint32_t *link = LINKS(st, s);
+    apr_uint32_t c = WHERE_CHUNK(e->where), len = WHERE_LEN(e->where);
+    apr_uint32_t n = NCHUNKS(len), k;
+    sd_stripe_t *sp = STRIPE(st, s);
+
+    if (len > st->hdr->max_data || (n && !c) || (!n && c))
+        return 0;
+    for (k = 0; k < n; k++) {
+        if (c < 1 || c > sp->chunk_bump || claimed[c])
+            return 0;
+        if (claim)
+            claimed[c] = 1;
+        c = link[c];
+    }
+    return 1;
+}
+
+static int by_last_access(const void *a, const void *b)
+{
+    const apr_int64_t *ta = (const apr_int64_t *)a + 1;
+    const apr_int64_t *tb = (const apr_int64_t *)b + 1;
+    return *ta < *tb ? -1 : *ta > *tb;
+}
+
+/* Rebuild everything in stripe @a s that can be derived from the entry
+ * table: buckets, LRU order, free lists and counts. A live entry whose
+ * chain is damaged (the dead process was rewriting it) is dropped; every
+ * other session comes through untouched. */
+static void stripe_repair(sd_store_t *st, apr_uint32_t s)
+{
+    sd_stripe_t *sp = STRIPE(st, s);
+    apr_uint32_t *buckets = BUCKETS(st, s), *link = LINKS(st, s);
+    apr_uint32_t i, c, nlive = 0;
+    unsigned char *claimed;
+    apr_int64_t *order;
+
+    if (sp->entry_bump > st->hdr->entries)
+        sp->entry_bump = st->hdr->entries;
+    if (sp->chunk_bump > st->hdr->chunks)
+        sp->chunk_bump = st->hdr->chunks;
+    claimed = calloc((apr_size_t)sp->chunk_bump + 1, 1);
+    order = malloc(((apr_size_t)sp->entry_bump + 1) * 2 * sizeof(*order));
+    if (!claimed || !order) {
+        /* No memory to repair with: empty the stripe rather than trust
+         * it. Its sessions are lost; no other stripe is touched. */
+        free(claimed);
+        free(order);
+        memset(buckets, 0, (apr_size_t)st->hdr->buckets * sizeof(*buckets));
+        memset(ENTRY(st, s, 1), 0,
+               (apr_size_t)st->hdr->entries * sizeof(sd_entry_t));
+        sp->live = sp->entry_free = sp->entry_bump = 0;
+        sp->chunk_free = sp->chunk_bump = sp->chunks_used = 0;
+        sp->lru_head = sp->lru_tail = 0;
+        return;
+    }
+
+    memset(buckets, 0, (apr_size_t)st->hdr->buckets * sizeof(*buckets));
+    sp->entry_free = 0;
+    sp->chunks_used = 0;
+    for (i = sp->entry_bump; i >= 1; i--) {
+        sd_entry_t *e = ENTRY(st, s, i);
+        if (e->state == SD_LIVE && !chain_ok(st, s, e, claimed, 0))
+            e->state = SD_FREE;
+        if (e->state == SD_LIVE) {
+            apr_uint32_t *b = &buckets[bucket_of(st, e->key)];
+            chain_ok(st, s, e, claimed, 1);
+            sp->chunks_used += NCHUNKS(WHERE_LEN(e->where));
+            e->hnext = *b;
+            *b = i;
+            order[2 * nlive] = i;
+            order[2 * nlive + 1] = e->last_access;
+            nlive++;
+        }
+        else {
+            e->state = SD_FREE;
+            e->where = 0;
+            e->hnext = sp->entry_free;
+            sp->entry_free = i;
+        }
+    }
+    sp->live = nlive;
+
+    /* LRU: oldest access at the tail, as it was before the crash. */
+    qsort(order, nlive, 2 * sizeof(*order), by_last_access);
+    sp->lru_head = sp->lru_tail = 0;
+    for (i = 0; i < nlive; i++)
+        lru_push_head(st, s, sp, (apr_uint32_t)order[2 * i]);
+
+    sp->chunk_free = 0;
+    for (c = sp->chunk_bump; c >= 1; c--) {
+        if (!claimed[c]) {
+            link[c] = sp->chunk_free;
+            sp->chunk_free = c;
+        }
+    }
+    free(claimed);
+    free(order);
+}
+
+#define BROKEN(...)                                                          \
+    do {                                                                     \
+        apr_snprintf(why, whylen, __VA_ARGS__);                              \
+        rv = APR_EGENERAL;                                                   \
+        goto done;                                                           \
+    } while (0)
+
+static apr_status_t stripe_validate(sd_store_t *st, apr_uint32_t s,
+                                    char *why, apr_size_t whylen)
+{
+    sd_stripe_t *sp = STRIPE(st, s);
+    apr_uint32_t *buckets = BUCKETS(st, s), *link = LINKS(st, s);
+    apr_uint32_t i, c, b, n, used = 0, nfree = 0, prev;
+    unsigned char *claimed = calloc((apr_size_t)sp->chunk_bump + 1, 1);
+    unsigned char *seen = calloc((apr_size_t)sp->entry_bump + 1, 1);
+    apr_status_t rv = APR_SUCCESS;
+
+    if (!claimed || !seen)
+        BROKEN("out of memory while validating");
+    if (sp->entry_bump > st->hdr->entries || sp->chunk_bump > st->hdr->chunks)
+        BROKEN("stripe %u: bump marks beyond the tables", s);
+
+    /* Every bucket chain holds live entries of this bucket, once each. */
+    n = 0;
+    for (b = 0; b < st->hdr->buckets; b++) {
+        for (i = buckets[b]; i; i = ENTRY(st, s, i)->hnext) {
+            sd_entry_t *e = ENTRY(st, s, i);
+            if (i > sp->entry_bump)
+                BROKEN("stripe %u bucket %u: entry %u out of range", s, b, i);
+            if (seen[i])
+                BROKEN("stripe %u: entry %u chained twice", s, i);
+            seen[i] = 1;
+            if (e->state != SD_LIVE)
+                BROKEN("stripe %u: free entry %u in a bucket", s, i);
+            if (bucket_of(st, e->key) != b)
+                BROKEN("stripe %u: entry %u in the wrong bucket", s, i);
+            if ((((apr_uint32_t)e->key[0] << 24 | e->key[1] << 16 |
+                  e->key[2] << 8 | e->key[3]) &
+                 (st->hdr->nstripes - 1)) != s)
+                BROKEN("stripe %u: entry %u in the wrong stripe", s, i);
+            if (!chain_ok(st, s, e, claimed, 1))
+                BROKEN("stripe %u: entry %u has a broken chunk chain", s, i);
+            used += NCHUNKS(WHERE_LEN(e->where));
+            n++;
+        }
+    }
+    if (n != sp->live)
+        BROKEN("stripe %u: %u chained entries, %u counted live", s, n,
+               sp->live);
+    if (used != sp->chunks_used)
+        BROKEN("stripe %u: %u chunks in records, %u counted", s, used,
+               sp->chunks_used);
+
+    /* The LRU list is a consistent doubly linked list of the live set. */
+    n = 0;
+    prev = 0;
+    for (i = sp->lru_head; i; i = ENTRY(st, s, i)->lru_next) {
+        if (i > sp->entry_bump || seen[i] != 1)
+            BROKEN("stripe %u: LRU holds entry %u that is not live", s, i);
+        if (ENTRY(st, s, i)->lru_prev != prev)
+            BROKEN("stripe %u: LRU back link of %u is wrong", s, i);
+        seen[i] = 2;
+        prev = i;
+        if (++n > sp->live)
+            break;
+    }
+    if (n != sp->live || prev != sp->lru_tail)
+        BROKEN("stripe %u: LRU has %u entries for %u live", s, n, sp->live);
+
+    /* Free entries are exactly the non-live ones. */
+    for (i = sp->entry_free; i; i = ENTRY(st, s, i)->hnext) {
+        if (i > sp->entry_bump || seen[i])
+            BROKEN("stripe %u: free list holds entry %u twice or live", s, i);
+        if (ENTRY(st, s, i)->state != SD_FREE)
+            BROKEN("stripe %u: entry %u on the free list is live", s, i);
+        seen[i] = 3;
+        nfree++;
+    }
+    if (nfree + sp->live != sp->entry_bump)
+        BROKEN("stripe %u: %u free + %u live entries, %u used", s, nfree,
+               sp->live, sp->entry_bump);
+
+    /* Free chunks and record chunks partition 1..chunk_bump. */
+    n = 0;
+    for (c = sp->chunk_free; c; c = link[c]) {
+        if (c > sp->chunk_bump || claimed[c])
+            BROKEN("stripe %u: free chunk %u is out of range or in use", s,
+                   c);
+        claimed[c] = 2;
+        if (++n > sp->chunk_bump)
+            break;
+    }
+    if (n + used != sp->chunk_bump)
+        BROKEN("stripe %u: %u free + %u used chunks, %u ever used", s, n, used,
+               sp->chunk_bump);
+done:
+    free(claimed);
+    free(seen);
+    return rv;
+}
+
+apr_status_t sd_store_validate(sd_store_t *st, char *why, apr_size_t whylen)
+{
+    apr_uint32_t s;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (st->hdr->magic != SD_STORE_MAGIC) {
+        apr_snprintf(why, whylen, "bad magic");
+        return APR_EGENERAL;
+    }
+    for (s = 0; s < st->hdr->nstripes && rv == APR_SUCCESS; s++) {
+        sd_stripe_t *sp = stripe_lock(st, s);
+        rv = stripe_validate(st, s, why, whylen);
+        stripe_unlock(sp);
+    }
+    return rv;
+}
