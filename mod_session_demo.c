@@ -29,10 +29,13 @@
 #include "apr_thread_mutex.h"
 #include "apr_md5.h"
 
+#include <unistd.h>
+
 #include "sdemo_private.h"
 #include "sd_cookie.h"
 #include "sd_id.h"
 #include "sd_sha256.h"
+#include "sd_snapshot.h"
 
 module AP_MODULE_DECLARE_DATA session_demo_module;
 
@@ -52,6 +55,8 @@ typedef struct {
     apr_shm_t *shm;                   /* the segment */
     sd_store_t *store;                /* our handle on it */
     sd_store_params_t params;         /* what it was formatted with */
+    apr_shm_t *throttle_shm;          /* login failure counters */
+    sd_throttle_t *throttle;
     unsigned char secret[32];         /* HMAC key for login tokens */
     apr_global_mutex_t *mutex;        /* Mutex session-demo */
     const char *mutex_file;           /* its lock file, if any */
@@ -741,6 +746,11 @@ sd_store_t *sdemo_store(void)
     return g ? g->store : NULL;
 }
 
+sd_throttle_t *sdemo_throttle(void)
+{
+    return g ? g->throttle : NULL;
+}
+
 const char *sdemo_store_kind(void)
 {
     return "shm";
@@ -1338,9 +1348,68 @@ static apr_status_t store_setup(server_rec *s, const sdemo_srv_cfg *sc)
                      m.moved, m.lost);
         apr_shm_destroy(g->shm);
     }
+    else if (sc->snapshot) {
+        /* A fresh start: bring back what the last stop saved. The file is
+         * removed once loaded, so a crash later cannot resurrect sessions
+         * that were logged out after it was written. */
+        apr_uint64_t n = 0;
+        const char *why = NULL;
+        rv = sd_snapshot_load(st, sc->snapshot, s->process->pool,
+                              (apr_int64_t)apr_time_sec(apr_time_now()), &n,
+                              &why);
+        if (rv == APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                         "SDEMO00047: %" APR_UINT64_T_FMT " sessions loaded "
+                         "from the snapshot %s",
+                         n, sc->snapshot);
+            apr_file_remove(sc->snapshot, s->process->pool);
+        }
+        else if (!APR_STATUS_IS_ENOENT(rv)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                         "SDEMO00048: the snapshot %s is ignored: %s; "
+                         "starting with an empty store",
+                         sc->snapshot, why ? why : "it cannot be read");
+        }
+    }
     g->shm = shm;
     g->store = st;
     g->params = p;
+    return APR_SUCCESS;
+}
+
+typedef struct {
+    server_rec *s;
+    const char *path;
+    pid_t parent;
+} snapshot_baton;
+
+/* When the parent exits (a stop, not a restart: restarts keep the segment
+ * itself), write the store out. Children never do. A snapshot written at
+ * restarts would sit on disk while sessions log out, and a crash would
+ * then bring them back. */
+static apr_status_t snapshot_save(void *data)
+{
+    snapshot_baton *b = data;
+    apr_pool_t *p;
+    apr_uint64_t n = 0;
+    apr_status_t rv;
+
+    if (getpid() != b->parent || !g || !g->store ||
+        ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_EXITING)
+        return APR_SUCCESS;
+    apr_pool_create(&p, NULL);
+    rv = sd_snapshot_save(g->store, b->path, p, &n);
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, b->s,
+                     "SDEMO00049: cannot write the snapshot %s; sessions "
+                     "will not survive a stop",
+                     b->path);
+    else
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, b->s,
+                     "SDEMO00050: %" APR_UINT64_T_FMT " sessions saved to "
+                     "the snapshot %s",
+                     n, b->path);
+    apr_pool_destroy(p);
     return APR_SUCCESS;
 }
 
@@ -1403,6 +1472,24 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 
     if ((rv = store_setup(s, sc)) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
+    if (!g->throttle) {
+        /* 64K counters (1.5 MB): room for far more usernames and
+         * addresses than fail at once; beyond that the oldest go. */
+        apr_uint32_t slots = 65536;
+        rv = apr_shm_create(&g->throttle_shm, sd_throttle_size(slots), NULL,
+                            s->process->pool);
+        if (rv == APR_SUCCESS)
+            rv = sd_throttle_format(s->process->pool,
+                                    apr_shm_baseaddr_get(g->throttle_shm),
+                                    apr_shm_size_get(g->throttle_shm), slots,
+                                    &g->throttle);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                         "SDEMO00046: cannot create the login throttle "
+                         "table in shared memory");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
 
     /* Mutex session-demo serialises whole-store work (moving sessions
      * between stores, snapshots). The per-session hot path uses the
@@ -1413,6 +1500,14 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     if (rv != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
 
+    if (sc->snapshot) {
+        snapshot_baton *b = apr_pcalloc(pconf, sizeof(*b));
+        b->s = s;
+        b->path = sc->snapshot;
+        b->parent = getpid();
+        apr_pool_cleanup_register(pconf, b, snapshot_save,
+                                  apr_pool_cleanup_null);
+    }
     warn_weak_users(s);
     return OK;
 }

@@ -316,6 +316,10 @@ static const char *generic_failure = "Invalid username or password.";
 static int login_post(request_rec *r)
 {
     sd_store_t *st = sdemo_store();
+    sd_throttle_t *th = sdemo_throttle();
+    sdemo_dir_cfg *d = sdemo_dconf(r);
+    apr_int64_t now = sdemo_now(r);
+    const char *ukey, *akey;
     apr_table_t *form;
     const char *user, *pw, *ret, *role = NULL, *hash = NULL;
     sdemo_session *old, *ss;
@@ -335,6 +339,39 @@ static int login_post(request_rec *r)
                             "The login form needs a username and a "
                             "password.");
 
+    /* Throttle before any password check, by name and by address alike,
+     * so the answer is the same for known and unknown users. */
+    ukey = apr_pstrcat(r->pool, "u:", user, NULL);
+    akey = apr_pstrcat(r->pool, "a:", r->useragent_ip, NULL);
+    if (th) {
+        apr_int64_t w1 = sd_throttle_check(th, ukey, strlen(ukey),
+                                           (apr_uint32_t)d->throttle_n,
+                                           (apr_uint32_t)d->throttle_window,
+                                           now);
+        apr_int64_t w2 = sd_throttle_check(th, akey, strlen(akey),
+                                           (apr_uint32_t)d->throttle_n * 10,
+                                           (apr_uint32_t)d->throttle_window,
+                                           now);
+        apr_int64_t wait = w1 > w2 ? w1 : w2;
+        if (wait > 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
+                          "SDEMO00104: login throttled: user \"%s\" from %s, "
+                          "%s for %" APR_INT64_T_FMT " more seconds",
+                          ap_escape_logitem(r->pool, user), r->useragent_ip,
+                          w1 >= w2 ? "too many failures for this user"
+                                   : "too many failures from this address",
+                          wait);
+            if (st)
+                sd_store_count(st, SD_COUNT_LOGIN_THROTTLED);
+            apr_table_setn(r->err_headers_out, "Retry-After",
+                           apr_psprintf(r->pool, "%" APR_INT64_T_FMT, wait));
+            return login_form(r, HTTP_TOO_MANY_REQUESTS, ret,
+                              "Too many failed logins. Wait a while and try "
+                              "again.",
+                              "msg-error", NULL);
+        }
+    }
+
     if (!sd_username_valid(user, strlen(user)) ||
         !sdemo_check_credentials(r, user, pw, &role, &hash)) {
         if (!sd_username_valid(user, strlen(user)))
@@ -343,6 +380,12 @@ static int login_post(request_rec *r)
         log_login(r, 0, user, NULL);
         if (st)
             sd_store_count(st, SD_COUNT_LOGIN_FAILED);
+        if (th) {
+            sd_throttle_fail(th, ukey, strlen(ukey),
+                             (apr_uint32_t)d->throttle_window, now);
+            sd_throttle_fail(th, akey, strlen(akey),
+                             (apr_uint32_t)d->throttle_window, now);
+        }
         return login_form(r, HTTP_FORBIDDEN, ret, generic_failure,
                           "msg-error", NULL);
     }
@@ -359,6 +402,8 @@ static int login_post(request_rec *r)
                             "now. Please try again in a few minutes.");
     if (st)
         sd_store_count(st, SD_COUNT_LOGIN_OK);
+    if (th)
+        sd_throttle_reset(th, ukey, strlen(ukey));
     log_login(r, 1, user, ss->prefix);
     return redirect(r, ret ? ret : sdemo_dconf(r)->dashboard_url);
 }

@@ -18,6 +18,7 @@
 #include "sd_store.h"
 #include "sd_record.h"
 #include "sd_passwd.h"
+#include "sd_throttle.h"
 
 APLOG_USE_MODULE(session_demo);
 
@@ -75,6 +76,7 @@ typedef struct {
 /* mod_session_demo.c */
 sdemo_dir_cfg *sdemo_dconf(request_rec *r);
 sd_store_t *sdemo_store(void);
+sd_throttle_t *sdemo_throttle(void);
 const char *sdemo_store_kind(void);
 apr_int64_t sdemo_now(request_rec *r);
 int sdemo_is_tls(request_rec *r);
