@@ -74,7 +74,8 @@
 #define SD_CHUNK 64               /* bytes of record data per chunk */
 #define SD_MAX_STRIPES 64
 #define SD_MIN_PER_STRIPE 256     /* below this, fewer stripes */
-#define SD_RECLAIM_SCAN 4         /* expired entries looked at per insert */
+#define SD_RECLAIM_SCAN 4         /* LRU-tail entries looked at per insert */
+#define SD_SWEEP_SCAN 16          /* entries the sweep looks at per insert */
 #define SD_CAPACITY_MAX 10000000ULL
 #define SD_ALIGN(x) (((x) + 63) & ~(apr_size_t)63)
 
@@ -87,7 +88,8 @@ typedef struct {
     apr_uint32_t nstripes;        /* S, a power of two */
     apr_uint32_t entries;         /* E, entries per stripe */
     apr_uint32_t buckets;         /* B, buckets per stripe, a power of two */
-    apr_uint32_t chunks;          /* C, chunks per stripe */
+    apr_uint32_t chunks;          /* C, chunks per stripe, reserve included */
+    apr_uint32_t reserve;         /* chunks per stripe kept for replaces */
     apr_uint32_t max_data;        /* most bytes in one record */
     apr_uint32_t when_full;       /* sd_when_full_t */
     apr_uint32_t pad0;
@@ -113,6 +115,8 @@ typedef struct {
     apr_uint32_t chunks_used;     /* chunks held by live records */
     apr_uint32_t lru_head;        /* most recently used */
     apr_uint32_t lru_tail;        /* least recently used */
+    apr_uint32_t sweep;           /* next entry the expiry sweep looks at */
+    apr_uint32_t reserve;         /* chunks only a replace may borrow */
     apr_uint64_t hits;            /* counters, changed under the lock */
     apr_uint64_t misses;
     apr_uint64_t expirations;
@@ -123,7 +127,7 @@ typedef struct {
 
 /* Store keys are SHA-256 digests; 128 of their bits identify a session
  * (collisions among 10^7 sessions: ~10^-25) and keep the entry small. */
-#define SD_ENTRY_KEY 16
+#define SD_ENTRY_KEY SD_STORE_KEY_BYTES
 
 typedef struct {
     unsigned char key[SD_ENTRY_KEY]; /* first bytes of the session key */
@@ -205,7 +209,7 @@ static apr_uint32_t stripes_for(const sd_store_params_t *p)
 }
 
 typedef struct {
-    apr_uint32_t nstripes, entries, buckets, chunks;
+    apr_uint32_t nstripes, entries, buckets, chunks, reserve;
     apr_size_t stripes_off, buckets_off, entries_off, links_off, chunks_off;
     apr_size_t size;
 } sd_geometry_t;
@@ -217,7 +221,13 @@ static void geometry(const sd_store_params_t *p, sd_geometry_t *g)
     g->nstripes = stripes_for(p);
     g->entries = (apr_uint32_t)((p->capacity + g->nstripes - 1) / g->nstripes);
     g->buckets = pow2_at_least(g->entries);
-    g->chunks = (apr_uint32_t)(p->memory / g->nstripes / SD_CHUNK);
+    /* On top of SessionDemoMemory, each stripe keeps room for one largest
+     * record: a replace writes the new copy before it frees the old one
+     * (so a crash leaves one whole version), and with this reserve a
+     * session can always be rewritten at the same size even when the
+     * store is full, without evicting anyone. */
+    g->reserve = NCHUNKS(p->max_data);
+    g->chunks = (apr_uint32_t)(p->memory / g->nstripes / SD_CHUNK) + g->reserve;
 
     off = SD_ALIGN(sizeof(sd_header_t));
     g->stripes_off = off;
@@ -314,6 +324,7 @@ apr_status_t sd_store_format(apr_pool_t *pool, void *base, apr_size_t size,
     h->entries = g.entries;
     h->buckets = g.buckets;
     h->chunks = g.chunks;
+    h->reserve = g.reserve;
     h->max_data = p->max_data;
     h->when_full = p->when_full;
     h->capacity = p->capacity;
@@ -354,7 +365,10 @@ apr_status_t sd_store_attach(apr_pool_t *pool, void *base, apr_size_t size,
     p.when_full = h->when_full;
     geometry(&p, &g);
     if (g.size != h->size || g.nstripes != h->nstripes ||
-        g.entries != h->entries || g.chunks != h->chunks ||
+        g.entries != h->entries || g.buckets != h->buckets ||
+        g.chunks != h->chunks || g.reserve != h->reserve ||
+        g.stripes_off != h->stripes_off || g.buckets_off != h->buckets_off ||
+        g.entries_off != h->entries_off || g.links_off != h->links_off ||
         g.chunks_off != h->chunks_off)
         return APR_EINVAL;
     *out = handle(pool, base);
@@ -600,6 +614,23 @@ static int reclaim_expired(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
         }
         i = prev;
     }
+    /* Sessions that ended by their absolute timeout, or by a shorter idle
+     * timeout of another virtual host, can sit anywhere in LRU order. A
+     * clock hand over the entry table finds them too, a few entries per
+     * call, so over time every entry is looked at and the work per call
+     * stays bounded. */
+    for (n = 0; sp->entry_bump && n < SD_SWEEP_SCAN; n++) {
+        sd_entry_t *e;
+        if (sp->sweep < 1 || sp->sweep > sp->entry_bump)
+            sp->sweep = 1;
+        i = sp->sweep++;
+        e = ENTRY(st, s, i);
+        if (i != keep && e->state == SD_LIVE && expired(e, now)) {
+            entry_remove(st, s, sp, i, NULL);
+            sp->expirations++;
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -609,12 +640,18 @@ static int reclaim_expired(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
  * -1 when refused, and sets *evicted when a live session was dropped. */
 static int make_room(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
                      int need_entry, apr_uint32_t need_chunks,
-                     apr_uint32_t keep, apr_int64_t now, int *full)
+                     apr_uint32_t release, apr_uint32_t keep, apr_int64_t now,
+                     int *full)
 {
+    /* Between operations the reserve is never in use: what a change holds
+     * once it is done (@a need_chunks, less the @a release chunks it
+     * frees) must fit without it. */
+    apr_uint32_t budget = st->hdr->chunks - st->hdr->reserve;
     for (;;) {
         int entry_ok = !need_entry || sp->entry_free ||
                        sp->entry_bump < st->hdr->entries;
-        int chunks_ok = st->hdr->chunks - sp->chunks_used >= need_chunks;
+        int chunks_ok =
+            (apr_uint64_t)sp->chunks_used + need_chunks <= budget + release;
         apr_uint32_t victim;
 
         if (entry_ok && chunks_ok)
@@ -678,7 +715,7 @@ static apr_status_t insert(sd_store_t *st, const sd_key_t *key,
         stripe_unlock(sp);
         return APR_EEXIST;
     }
-    if (make_room(st, s, sp, 1, NCHUNKS(len), 0, now, &full) != 0) {
+    if (make_room(st, s, sp, 1, NCHUNKS(len), 0, 0, now, &full) != 0) {
         sp->refusals++;
         stripe_unlock(sp);
         warn_full(st, now);
@@ -817,7 +854,8 @@ apr_status_t sd_store_replace(sd_store_t *st, const sd_key_t *key,
     }
     /* Copy on write: the new chunks are filled while the old ones still
      * hold the record, so a crash at any point leaves one whole version. */
-    if (make_room(st, s, sp, 0, NCHUNKS(len), i, now, &full) != 0) {
+    if (make_room(st, s, sp, 0, NCHUNKS(len), NCHUNKS(WHERE_LEN(e->where)), i,
+                  now, &full) != 0) {
         stripe_unlock(sp);
         warn_full(st, now);
         return APR_ENOSPC;
@@ -866,7 +904,8 @@ void sd_store_stats(sd_store_t *st, sd_store_stats_t *o)
 
     memset(o, 0, sizeof(*o));
     o->capacity = h->capacity;
-    o->memory_total = (apr_uint64_t)h->chunks * h->nstripes * SD_CHUNK;
+    o->memory_total =
+        (apr_uint64_t)(h->chunks - h->reserve) * h->nstripes * SD_CHUNK;
     o->segment_size = h->size;
     for (s = 0; s < h->nstripes; s++) {
         const sd_stripe_t *sp = STRIPE(st, s);

@@ -141,6 +141,14 @@ void sd_store_set_log(sd_store_t *st, sd_store_log_fn fn, void *baton);
 apr_status_t sd_store_validate(sd_store_t *st, char *why, apr_size_t whylen);
 
 /**
+ * The store tells sessions apart by the first SD_STORE_KEY_BYTES bytes of
+ * their key (128 bits of a SHA-256 digest: no two of even 10^7 sessions
+ * collide in practice), and keeps only those; the rest of a key passed to
+ * sd_store_foreach()'s callback is zero.
+ */
+#define SD_STORE_KEY_BYTES 16
+
+/**
  * Call @a fn for every live session (used to move sessions into a store of
  * another size, and to write snapshots). Stops early when @a fn returns
  * non-zero.
