@@ -17,7 +17,7 @@ SANITIZE ?=
 
 CORE_SRC := src/sd_sha256.c src/sd_id.c src/sd_cookie.c src/sd_form.c \
             src/sd_record.c src/sd_passwd.c src/sd_store.c src/sd_throttle.c \
-            src/sd_snapshot.c
+            src/sd_snapshot.c src/sd_utf8.c
 GLUE_SRC := mod_session_demo.c sdemo_pages.c
 HDRS := $(wildcard src/*.h) sdemo_private.h
 

@@ -14,6 +14,7 @@
 #include <apr_strings.h>
 
 #include "sd_form.h"
+#include "sd_utf8.h"
 
 static int hexval(unsigned char c)
 {
@@ -27,57 +28,6 @@ static int hexval(unsigned char c)
         return c - 'A' + 10;
     }
     return -1;
-}
-
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
- * U+10FFFF. Overlong forms matter because they are the classic way to
- * smuggle a character past a filter that looks for its short spelling. */
-static int utf8_valid(const unsigned char *s, apr_size_t len)
-{
-    apr_size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        apr_size_t n, k;
-        apr_uint32_t cp, min;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-            min = 0x80;
-        }
-        else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-            min = 0x800;
-        }
-        else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-            min = 0x10000;
-        }
-        else {
-            return 0;
-        }
-        if (len - i <= n) {
-            return 0;
-        }
-        for (k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return 0;
-        }
-        i += n + 1;
-    }
-    return 1;
 }
 
 /* Decode one name or value into a fresh NUL-terminated string. The output
@@ -116,7 +66,7 @@ static apr_status_t decode(apr_pool_t *pool, const char *in, apr_size_t len,
         buf[o++] = (char)c;
     }
     buf[o] = '\0';
-    if (!utf8_valid((const unsigned char *)buf, o)) {
+    if (!sd_utf8_valid(buf, o)) {
         return APR_EINVAL;
     }
     *out = buf;

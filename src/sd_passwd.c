@@ -16,6 +16,7 @@
 #include <apr_strings.h>
 
 #include "sd_passwd.h"
+#include "sd_utf8.h"
 #include "sd_record.h"
 
 /* --------------------------------------------------------------------- */
@@ -270,57 +271,6 @@ apr_status_t sd_password_check(const sd_user_t *u, const char *password,
                : APR_EMISMATCH;
 }
 
-/* Strict UTF-8 (RFC 3629); see sd_form.c for why overlong forms and
- * surrogates are refused. Kept private here too so that each file stands
- * alone with the API its header declares. */
-static int utf8_valid(const unsigned char *s, apr_size_t len)
-{
-    apr_size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        apr_size_t n, k;
-        apr_uint32_t cp, min;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-            min = 0x80;
-        }
-        else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-            min = 0x800;
-        }
-        else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-            min = 0x10000;
-        }
-        else {
-            return 0;
-        }
-        if (len - i <= n) {
-            return 0;
-        }
-        for (k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return 0;
-        }
-        i += n + 1;
-    }
-    return 1;
-}
-
 int sd_username_valid(const char *name, apr_size_t len)
 {
     apr_size_t i;
@@ -337,5 +287,5 @@ int sd_username_valid(const char *name, apr_size_t len)
             return 0;
         }
     }
-    return utf8_valid((const unsigned char *)name, len);
+    return sd_utf8_valid(name, len);
 }
