@@ -881,7 +881,20 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
                           &ss->meta);
         if (rv != APR_SUCCESS || len <= cap)
             break;
+        /* Too big for the first buffer: look again with the right size.
+         * (An expired record is not looked up twice; it is gone.) */
         cap = len;
+    }
+    if (rv == APR_TIMEUP) {
+        sd_session_t *gone;
+        if (len <= cap &&
+            sd_record_decode(main->pool, buf, len, &gone) == APR_SUCCESS)
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                          "SDEMO00024: session %s of user \"%s\" from %s "
+                          "expired (idle or absolute timeout)",
+                          ss->prefix, ap_escape_logitem(r->pool, gone->user),
+                          main->useragent_ip);
+        return NULL;
     }
     if (rv != APR_SUCCESS)
         return NULL;

@@ -794,11 +794,17 @@ apr_status_t sd_store_get(sd_store_t *st, const sd_key_t *key,
     }
     e = ENTRY(st, s, i);
     if (expired(e, now)) {
+        /* The caller may want to log whose session ended: hand it the
+         * record one last time. */
+        if (len)
+            *len = WHERE_LEN(e->where);
+        if (buf)
+            chunks_read(st, s, e->where, buf, cap);
         entry_remove(st, s, sp, i, slot);
         sp->expirations++;
         sp->misses++;
         stripe_unlock(sp);
-        return APR_NOTFOUND;
+        return APR_TIMEUP;
     }
     if (meta) {
         meta->created = e->created;

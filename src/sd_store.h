@@ -105,7 +105,9 @@ apr_status_t sd_store_create(sd_store_t *st, const sd_key_t *key,
 /**
  * Look up @a key and mark it used at @a now. Copies up to @a cap bytes of
  * the record into @a buf and its full length into *len. APR_NOTFOUND when
- * absent or ended (an ended session is removed on the spot).
+ * absent; APR_TIMEUP when it has just ended by a timeout: it is removed on
+ * the spot, and its last record is still copied out (so the caller can say
+ * whose session ended), but it must be treated as gone.
  */
 apr_status_t sd_store_get(sd_store_t *st, const sd_key_t *key,
                           apr_int64_t now, void *buf, apr_size_t cap,

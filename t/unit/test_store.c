@@ -527,8 +527,10 @@ static void test_expiry(void)
     s0 = stats(st);
 
     ok(has(st, &a, T0 + 100, 1), "idle 100: alive at exactly +100");
-    is_int(sd_store_get(st, &b, T0 + 101, NULL, 0, NULL, NULL), APR_NOTFOUND,
-           "idle 100: ended at +101");
+    is_int(sd_store_get(st, &b, T0 + 101, NULL, 0, NULL, NULL), APR_TIMEUP,
+           "idle 100: ended at +101 (APR_TIMEUP)");
+    is_int(sd_store_get(st, &b, T0 + 102, NULL, 0, NULL, NULL), APR_NOTFOUND,
+           "idle 100: ... and gone after");
     s = stats(st);
     is_int(s.sessions, s0.sessions - 1, "... removed: sessions dropped by 1");
     is_int(s.expirations, s0.expirations + 1, "... expirations rose by 1");
@@ -542,7 +544,7 @@ static void test_expiry(void)
     is_int(m.expires, T0 + 250,
            "... expires is created + max_age when that"
            " comes first");
-    is_int(sd_store_get(st, &c, T0 + 251, NULL, 0, NULL, NULL), APR_NOTFOUND,
+    is_int(sd_store_get(st, &c, T0 + 251, NULL, 0, NULL, NULL), APR_TIMEUP,
            "max_age 250: ended at +251 though used at +250");
     is_int(stats(st).expirations, s0.expirations + 2, "expirations +2");
 
