@@ -874,16 +874,21 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
     sd_key_prefix(&ss->key, ss->prefix);
 
     /* The buffer is allocated before the lock is taken. */
-    cap = 1024;
-    for (;;) {
+    cap = 4096;
+    buf = apr_palloc(main->pool, cap);
+    rv = sd_store_get(st, &ss->key, sdemo_now(r), buf, cap, &len, &ss->meta);
+    if (rv == APR_SUCCESS && len > cap) {
+        /* Too big for the first buffer: look again with the right size,
+         * keeping the times the first look saw. */
+        sd_meta_t first = ss->meta;
+        cap = len;
         buf = apr_palloc(main->pool, cap);
         rv = sd_store_get(st, &ss->key, sdemo_now(r), buf, cap, &len,
                           &ss->meta);
-        if (rv != APR_SUCCESS || len <= cap)
-            break;
-        /* Too big for the first buffer: look again with the right size.
-         * (An expired record is not looked up twice; it is gone.) */
-        cap = len;
+        ss->meta.created = first.created;
+        ss->meta.last_access = first.last_access;
+        if (rv == APR_SUCCESS && len > cap)
+            rv = APR_EAGAIN; /* it grew again meanwhile: anonymous now */
     }
     if (rv == APR_TIMEUP) {
         sd_session_t *gone;
