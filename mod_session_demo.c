@@ -756,6 +756,29 @@ const char *sdemo_store_kind(void)
     return "shm";
 }
 
+/* A username as log lines show it: letters, digits and . _ @ + - as they
+ * are, every other byte as %XX. No quote or backslash can appear, so a
+ * crafted name cannot fake the rest of a line for a log watcher (httpd
+ * doubles backslashes, which would undo a \" escape). */
+const char *sdemo_log_name(apr_pool_t *p, const char *name)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = apr_palloc(p, strlen(name) * 3 + 1), *o = out;
+    for (; *name; name++) {
+        unsigned char c = (unsigned char)*name;
+        if (apr_isalnum(c) || c == '.' || c == '_' || c == '@' || c == '+' ||
+            c == '-')
+            *o++ = (char)c;
+        else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 apr_int64_t sdemo_now(request_rec *r)
 {
     return (apr_int64_t)apr_time_sec(r->request_time);
@@ -897,7 +920,7 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                           "SDEMO00024: session %s of user \"%s\" from %s "
                           "expired (idle or absolute timeout)",
-                          ss->prefix, ap_escape_logitem(r->pool, gone->user),
+                          ss->prefix, sdemo_log_name(r->pool, gone->user),
                           main->useragent_ip);
         return NULL;
     }
@@ -924,7 +947,7 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
                           "SDEMO00022: possible session hijack: session %s "
                           "of user \"%s\" presented from %s with another "
                           "User-Agent than at login; the session is ended",
-                          ss->prefix, ap_escape_logitem(r->pool, ss->s->user),
+                          ss->prefix, sdemo_log_name(r->pool, ss->s->user),
                           main->useragent_ip);
             sd_store_delete(st, &ss->key);
             return NULL;
@@ -1007,7 +1030,7 @@ void sdemo_session_end(request_rec *r, sdemo_session *ss, const char *why)
         sd_store_delete(sdemo_store(), &ss->key);
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                   "SDEMO00023: session %s of user \"%s\" from %s ended: %s",
-                  ss->prefix, ap_escape_logitem(r->pool, ss->s->user),
+                  ss->prefix, sdemo_log_name(r->pool, ss->s->user),
                   r->useragent_ip, why);
     /* Forget it for the rest of this request. */
     ss->s = NULL;
@@ -1061,14 +1084,14 @@ int sdemo_session_start(request_rec *r, const char *user, const char *role,
                       "SDEMO00031: login of user \"%s\" from %s refused: "
                       "the session store is full (SessionDemoWhenFull "
                       "refuse)",
-                      ap_escape_logitem(r->pool, user), r->useragent_ip);
+                      sdemo_log_name(r->pool, user), r->useragent_ip);
         return HTTP_SERVICE_UNAVAILABLE;
     }
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                       "SDEMO00032: could not store the new session of user "
                       "\"%s\"",
-                      ap_escape_logitem(r->pool, user));
+                      sdemo_log_name(r->pool, user));
         return HTTP_SERVICE_UNAVAILABLE;
     }
     ss->meta.created = ss->meta.last_access = sdemo_now(r);

@@ -249,9 +249,12 @@ static int query(request_rec *r, apr_table_t **q)
                : HTTP_BAD_REQUEST;
 }
 
+/* Every page answers GET (and so HEAD) and POST; the 405 for anything
+ * else carries the security headers and an Allow header that says so. */
 static int only_get_post(request_rec *r)
 {
-    r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+    sdemo_security_headers(r);
+    ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", "POST", NULL);
     if (r->method_number == M_GET || r->method_number == M_POST)
         return OK;
     return HTTP_METHOD_NOT_ALLOWED;
@@ -303,12 +306,12 @@ static void log_login(request_rec *r, int ok, const char *user,
     if (ok)
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       "SDEMO00101: login ok: user \"%s\" from %s, session %s",
-                      ap_escape_logitem(r->pool, user), r->useragent_ip,
+                      sdemo_log_name(r->pool, user), r->useragent_ip,
                       prefix);
     else
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       "SDEMO00102: login failed: user \"%s\" from %s",
-                      ap_escape_logitem(r->pool, user), r->useragent_ip);
+                      sdemo_log_name(r->pool, user), r->useragent_ip);
 }
 
 static const char *generic_failure = "Invalid username or password.";
@@ -357,7 +360,7 @@ static int login_post(request_rec *r)
             ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                           "SDEMO00104: login throttled: user \"%s\" from %s, "
                           "%s for %" APR_INT64_T_FMT " more seconds",
-                          ap_escape_logitem(r->pool, user), r->useragent_ip,
+                          sdemo_log_name(r->pool, user), r->useragent_ip,
                           w1 >= w2 ? "too many failures for this user"
                                    : "too many failures from this address",
                           wait);
@@ -676,7 +679,7 @@ int sdemo_logout_handler(request_rec *r)
             return csrf_refused(r);
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       "SDEMO00103: logout: user \"%s\" from %s, session %s",
-                      ap_escape_logitem(r->pool, ss->s->user),
+                      sdemo_log_name(r->pool, ss->s->user),
                       r->useragent_ip, ss->prefix);
         sd_store_delete(sdemo_store(), &ss->key);
     }
@@ -694,10 +697,10 @@ int sdemo_status_handler(request_rec *r)
     sd_store_stats_t s;
     int json;
 
-    r->allowed = AP_METHOD_BIT << M_GET;
+    sdemo_security_headers(r);
+    ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
     if (r->method_number != M_GET)
         return HTTP_METHOD_NOT_ALLOWED;
-    sdemo_security_headers(r);
     if (!sdemo_store())
         return message_page(r, HTTP_SERVICE_UNAVAILABLE, "No store",
                             "The session store is not set up.");

@@ -79,6 +79,7 @@ sd_store_t *sdemo_store(void);
 sd_throttle_t *sdemo_throttle(void);
 const char *sdemo_store_kind(void);
 apr_int64_t sdemo_now(request_rec *r);
+const char *sdemo_log_name(apr_pool_t *p, const char *name);
 int sdemo_is_tls(request_rec *r);
 const char *sdemo_cookie_name(request_rec *r, const sdemo_dir_cfg *d);
 sdemo_session *sdemo_session_load(request_rec *r, int *status);

@@ -101,26 +101,30 @@ static void unlock(sd_throttle_t *t)
     pthread_mutex_unlock(&t->hdr->lock);
 }
 
-/* The slot of @a k, or NULL; with @a claim, a free or the oldest slot is
- * taken for it. */
+/* The slot of @a k, or NULL; with @a claim, a slot is taken for it: a
+ * free one first, else one whose window has ended, else the one whose
+ * window started longest ago. */
 static sd_tslot_t *slot_for(sd_throttle_t *t, apr_uint64_t k, int claim,
                             apr_int64_t now)
 {
     apr_uint32_t n = t->hdr->slots, i, h = (apr_uint32_t)(k % n);
     sd_tslot_t *victim = NULL;
+    int victim_rank = 3;
 
     for (i = 0; i < SD_PROBE; i++) {
         sd_tslot_t *s = &t->slot[(h + i) % n];
+        int rank;
         if (s->key == k)
             return s;
         if (!claim)
             continue;
-        if (s->key == 0 || now - s->start >= (apr_int64_t)s->window) {
-            if (!victim || victim->key != 0)
-                victim = s;
-        }
-        else if (!victim || (victim->key != 0 && s->start < victim->start)) {
+        rank = s->key == 0 ? 0
+               : now - s->start >= (apr_int64_t)s->window ? 1
+                                                          : 2;
+        if (rank < victim_rank ||
+            (rank == 2 && victim_rank == 2 && s->start < victim->start)) {
             victim = s;
+            victim_rank = rank;
         }
     }
     if (victim) {

@@ -1,0 +1,56 @@
+# B4: the user file is re-read when it changes; a deleted user, or one
+# whose password changed, loses their sessions at their next request.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use File::Copy ();
+use SDemo::Test;
+use SDemo::Httpd;
+
+my $h = SDemo::Httpd->new(name => 'userfile', mpm => 'event');
+my $users = $h->dir . '/users';
+File::Copy::copy(t_dir() . '/conf/users', $users) or die "copy: $!";
+sub htpasswd {
+    system("htpasswd -b -B -C 10 '$users' '$_[0]' '$_[1]' 2>/dev/null") == 0
+        or die "htpasswd @_ failed";
+}
+htpasswd('carol', 'carolpw');
+htpasswd('dave', 'davepw');
+chmod 0644, $users;
+$h->{config} = "SessionDemoUserFile \"$users\"\n";
+ok($h->start, 'httpd with its own user file') or BAIL_OUT($h->why);
+
+my %c = map { $_ => SDemo::Client->new(base => $h->base) } qw(carol dave alice);
+is($c{carol}->login('carol', 'carolpw')->code, 303, 'carol logs in');
+is($c{dave}->login('dave', 'davepw')->code, 303, 'dave logs in');
+is($c{alice}->login('alice', 'wonderland')->code, 303, 'alice logs in');
+is(SDemo::Client->new(base => $h->base)->login('erin', 'erinpw')->code, 403,
+   'erin (not yet a user) cannot');
+
+htpasswd('carol', 'newcarolpw');
+system("htpasswd -D '$users' dave 2>/dev/null") == 0 or die 'htpasswd -D failed';
+htpasswd('erin', 'erinpw');
+chmod 0644, $users;
+my $t = time + 2;
+utime $t, $t, $users;    # a visibly newer file, whatever the mtime granularity
+sleep 2;
+
+is($c{carol}->get('/dashboard')->code, 303, 'carol, whose password changed: logged out');
+is($c{dave}->get('/dashboard')->code, 303, 'dave, deleted from the file: logged out');
+is($c{alice}->get('/dashboard')->code, 200, 'alice, unchanged: still logged in');
+is(SDemo::Client->new(base => $h->base)->login('carol', 'carolpw')->code, 403,
+   'carol: the old password fails');
+is(SDemo::Client->new(base => $h->base)->login('carol', 'newcarolpw')->code, 303,
+   'carol: the new password works');
+is(SDemo::Client->new(base => $h->base)->login('dave', 'davepw')->code, 403,
+   'dave cannot log in any more');
+is(SDemo::Client->new(base => $h->base)->login('erin', 'erinpw')->code, 303,
+   'erin, added: can log in');
+
+ok($h->stop, 'stopped');
+done_testing;
