@@ -535,6 +535,13 @@ static void dashboard_html(request_rec *r, sdemo_session *ss,
              "<button class=\"btn btn-secondary\" type=\"submit\">Clear "
              "notes</button>\n</form>\n",
              r);
+    ap_rvputs(r, "<form method=\"post\" action=\"", esc(r, d->dashboard_url),
+              "\">\n", NULL);
+    hidden_csrf(r, ss);
+    ap_rputs("<input type=\"hidden\" name=\"action\" value=\"logout_all\">\n"
+             "<button class=\"btn btn-secondary\" type=\"submit\">Log out "
+             "everywhere</button>\n</form>\n",
+             r);
     ap_rvputs(r, "<form method=\"post\" action=\"", esc(r, d->logout_url),
               "\">\n", NULL);
     hidden_csrf(r, ss);
@@ -547,6 +554,11 @@ static void dashboard_html(request_rec *r, sdemo_session *ss,
 static int session_gone(request_rec *r)
 {
     return redirect(r, sdemo_login_redirect(r));
+}
+
+static int same_user(void *baton, const void *data, apr_size_t len)
+{
+    return sd_record_is_user(data, len, baton);
 }
 
 static int dashboard_post(request_rec *r, sdemo_session *ss)
@@ -579,10 +591,26 @@ static int dashboard_post(request_rec *r, sdemo_session *ss)
     else if (action && strcmp(action, "clear_notes") == 0) {
         rc = sdemo_session_update(r, ss, clear_notes, NULL);
     }
+    else if (action && strcmp(action, "logout_all") == 0) {
+        /* Ends every session of this user, on every device, this one
+         * included (ASVS 3.3.4 / 7.5.2: users can end their other
+         * sessions). */
+        apr_uint64_t n = sd_store_delete_if(sdemo_store(), same_user,
+                                            (void *)ss->s->user);
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
+                      "SDEMO00105: logout everywhere: user \"%s\" from %s "
+                      "ended %" APR_UINT64_T_FMT " sessions",
+                      sdemo_log_name(r->pool, ss->s->user), r->useragent_ip,
+                      n);
+        sdemo_cookie_clear(r);
+        return redirect(r, apr_pstrcat(r->pool, sdemo_dconf(r)->login_url,
+                                       "?logged_out=1", NULL));
+    }
     else {
         return message_page(r, HTTP_BAD_REQUEST, "Unknown action",
                             "The form asked for an action the dashboard "
-                            "does not know (add_note or clear_notes).");
+                            "does not know (add_note, clear_notes or "
+                            "logout_all).");
     }
     if (rc == HTTP_NOT_FOUND)
         return session_gone(r);

@@ -270,3 +270,17 @@ apr_uint64_t sd_hash64(const char *s, apr_size_t len)
     }
     return v;
 }
+
+int sd_record_is_user(const char *buf, apr_size_t len, const char *user)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    apr_size_t ulen = strlen(user);
+    apr_uint32_t n;
+
+    if (!buf || len < 6 || p[0] != SD_RECORD_MAGIC ||
+        p[1] != SD_RECORD_VERSION)
+        return 0;
+    n = ((apr_uint32_t)p[2] << 24) | ((apr_uint32_t)p[3] << 16) |
+        ((apr_uint32_t)p[4] << 8) | p[5];
+    return n == ulen && len - 6 >= ulen && memcmp(p + 6, user, ulen) == 0;
+}

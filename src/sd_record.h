@@ -41,6 +41,12 @@ apr_size_t sd_record_encode(apr_pool_t *pool, const sd_session_t *s,
 apr_status_t sd_record_decode(apr_pool_t *pool, const char *buf,
                               apr_size_t len, sd_session_t **s);
 
+/**
+ * Non-zero when the record in @a buf belongs to user @a user: a look at the
+ * user field only, cheap enough to run over a whole store.
+ */
+int sd_record_is_user(const char *buf, apr_size_t len, const char *user);
+
 /** A 64-bit digest of a string, for cred_stamp and ua_hash. */
 apr_uint64_t sd_hash64(const char *s, apr_size_t len);
 

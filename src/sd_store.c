@@ -898,6 +898,34 @@ apr_status_t sd_store_delete(sd_store_t *st, const sd_key_t *key)
     return i ? APR_SUCCESS : APR_NOTFOUND;
 }
 
+apr_uint64_t sd_store_delete_if(sd_store_t *st, sd_store_match_fn match,
+                                void *baton)
+{
+    apr_uint64_t n = 0;
+    apr_uint32_t s, i;
+    char *buf = malloc(st->hdr->max_data ? st->hdr->max_data : 1);
+
+    if (!buf)
+        return 0;
+    for (s = 0; s < st->hdr->nstripes; s++) {
+        sd_stripe_t *sp = stripe_lock(st, s);
+        i = sp->lru_tail;
+        while (i) {
+            sd_entry_t *e = ENTRY(st, s, i);
+            apr_uint32_t prev = e->lru_prev;
+            chunks_read(st, s, e->where, buf, st->hdr->max_data);
+            if (match(baton, buf, WHERE_LEN(e->where))) {
+                entry_remove(st, s, sp, i, NULL);
+                n++;
+            }
+            i = prev;
+        }
+        stripe_unlock(sp);
+    }
+    free(buf);
+    return n;
+}
+
 void sd_store_count(sd_store_t *st, sd_counter_t c)
 {
     __atomic_fetch_add(&st->hdr->logins[c], 1, __ATOMIC_RELAXED);

@@ -126,6 +126,17 @@ apr_status_t sd_store_replace(sd_store_t *st, const sd_key_t *key,
 /** Remove @a key. APR_NOTFOUND if it was not there. */
 apr_status_t sd_store_delete(sd_store_t *st, const sd_key_t *key);
 
+/**
+ * Remove every session whose record @a match accepts; returns how many.
+ * This visits the whole store, one stripe lock at a time, so it is for
+ * rare actions ("log out everywhere"), never the request path. @a match
+ * runs under a stripe lock and must be quick.
+ */
+typedef int (*sd_store_match_fn)(void *baton, const void *data,
+                                 apr_size_t len);
+apr_uint64_t sd_store_delete_if(sd_store_t *st, sd_store_match_fn match,
+                                void *baton);
+
 /** Add one to a login counter. */
 void sd_store_count(sd_store_t *st, sd_counter_t c);
 
