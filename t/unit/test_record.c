@@ -337,6 +337,25 @@ static void test_hash64(void)
     ok(a != 0, "hash64 is not zero");
 }
 
+/* sd_record_is_user looks at the user field only, exactly. */
+static void test_is_user(void)
+{
+    sd_session_t *s = sd_session_make(pool, "alice", "staff");
+    char *buf;
+    apr_size_t len = sd_record_encode(pool, s, &buf), i;
+    int short_ok = 1;
+
+    ok(sd_record_is_user(buf, len, "alice"), "is_user: alice");
+    ok(!sd_record_is_user(buf, len, "alic"), "is_user: not a prefix");
+    ok(!sd_record_is_user(buf, len, "alice2"), "is_user: not a longer name");
+    ok(!sd_record_is_user(buf, len, "staff"), "is_user: not the role");
+    for (i = 0; i < 11; i++) {
+        short_ok &= !sd_record_is_user(buf, i, "alice");
+    }
+    ok(short_ok, "is_user: a record cut before the end of the name is no match");
+    ok(!sd_record_is_user(NULL, 0, "alice"), "is_user: NULL is no match");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -346,6 +365,7 @@ int main(void)
     test_hostile();
     test_strings_copied();
     test_hash64();
+    test_is_user();
     apr_pool_destroy(pool);
     apr_terminate();
     return done_testing();
