@@ -746,6 +746,21 @@ sd_store_t *sdemo_store(void)
     return g ? g->store : NULL;
 }
 
+/* Whole-store work (a scan of every session) runs one at a time across
+ * the server, under Mutex session-demo, so that two scans never compete
+ * for the stripe locks that requests need. */
+apr_uint64_t sdemo_delete_if(request_rec *r, sd_store_match_fn match,
+                             void *baton)
+{
+    apr_uint64_t n;
+    int locked = g && g->mutex &&
+                 apr_global_mutex_lock(g->mutex) == APR_SUCCESS;
+    n = sd_store_delete_if(g->store, match, baton);
+    if (locked)
+        apr_global_mutex_unlock(g->mutex);
+    return n;
+}
+
 sd_throttle_t *sdemo_throttle(void)
 {
     return g ? g->throttle : NULL;
@@ -1306,27 +1321,6 @@ static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
                : HTTP_INTERNAL_SERVER_ERROR;
 }
 
-typedef struct {
-    sd_store_t *to;
-    apr_int64_t now;
-    apr_uint64_t moved, lost;
-} migrate_baton;
-
-static int migrate_one(void *baton, const sd_key_t *key, const void *data,
-                       apr_size_t len, apr_int64_t created,
-                       apr_int64_t last_access, apr_uint32_t idle,
-                       apr_uint32_t max_age)
-{
-    migrate_baton *m = baton;
-    apr_status_t rv = sd_store_restore(m->to, key, data, len, created,
-                                       last_access, idle, max_age, m->now);
-    if (rv == APR_SUCCESS)
-        m->moved++;
-    else if (rv != APR_NOTFOUND)
-        m->lost++;
-    return 0;
-}
-
 /* Create the store on the first generation; on later ones keep it, or
  * move its sessions into a store of the new size. */
 static apr_status_t store_setup(server_rec *s, const sdemo_srv_cfg *sc)
@@ -1377,16 +1371,20 @@ static apr_status_t store_setup(server_rec *s, const sdemo_srv_cfg *sc)
     if (g->store) {
         /* A restart with a new size: the old segment is still mapped
          * here, so its sessions move over before it goes. */
-        migrate_baton m;
-        m.to = st;
-        m.now = (apr_int64_t)apr_time_sec(apr_time_now());
-        m.moved = m.lost = 0;
-        sd_store_foreach(g->store, migrate_one, &m);
-        ap_log_error(APLOG_MARK, m.lost ? APLOG_WARNING : APLOG_NOTICE, 0, s,
+        sd_store_stats_t was, now;
+        sd_store_stats(g->store, &was);
+        sd_store_migrate(g->store, st,
+                         (apr_int64_t)apr_time_sec(apr_time_now()));
+        sd_store_stats(st, &now);
+        ap_log_error(APLOG_MARK,
+                     now.sessions < was.sessions ? APLOG_WARNING
+                                                 : APLOG_NOTICE,
+                     0, s,
                      "SDEMO00044: the session store changed size; %"
-                     APR_UINT64_T_FMT " sessions moved into the new store, %"
-                     APR_UINT64_T_FMT " did not fit",
-                     m.moved, m.lost);
+                     APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT " sessions "
+                     "moved into the new store (the rest had ended or did "
+                     "not fit)",
+                     now.sessions, was.sessions);
         apr_shm_destroy(g->shm);
     }
     else if (sc->snapshot) {

@@ -595,7 +595,7 @@ static int dashboard_post(request_rec *r, sdemo_session *ss)
         /* Ends every session of this user, on every device, this one
          * included (ASVS 3.3.4 / 7.5.2: users can end their other
          * sessions). */
-        apr_uint64_t n = sd_store_delete_if(sdemo_store(), same_user,
+        apr_uint64_t n = sdemo_delete_if(r, same_user,
                                             (void *)ss->s->user);
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       "SDEMO00105: logout everywhere: user \"%s\" from %s "

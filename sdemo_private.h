@@ -77,6 +77,8 @@ typedef struct {
 sdemo_dir_cfg *sdemo_dconf(request_rec *r);
 sd_store_t *sdemo_store(void);
 sd_throttle_t *sdemo_throttle(void);
+apr_uint64_t sdemo_delete_if(request_rec *r, sd_store_match_fn match,
+                             void *baton);
 const char *sdemo_store_kind(void);
 apr_int64_t sdemo_now(request_rec *r);
 const char *sdemo_log_name(apr_pool_t *p, const char *name);

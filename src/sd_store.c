@@ -988,6 +988,76 @@ void sd_store_foreach(sd_store_t *st, sd_store_visit_fn fn, void *baton)
     free(buf);
 }
 
+typedef struct {
+    apr_int64_t last_access;      /* sort key */
+    apr_uint32_t stripe, entry;   /* where it was seen */
+} sd_mig_t;
+
+static int by_access(const void *a, const void *b)
+{
+    const sd_mig_t *x = a, *y = b;
+    if (x->last_access != y->last_access)
+        return x->last_access < y->last_access ? -1 : 1;
+    /* Ties keep the stripe's own LRU order (collected tail first). */
+    return a < b ? -1 : a > b;
+}
+
+apr_uint64_t sd_store_migrate(sd_store_t *from, sd_store_t *to,
+                              apr_int64_t now)
+{
+    sd_header_t *h = from->hdr;
+    apr_uint64_t n = 0, cap = 0, k;
+    sd_store_stats_t st;
+    sd_mig_t *m;
+    char *buf;
+    apr_uint32_t s, i;
+
+    for (s = 0; s < h->nstripes; s++)
+        cap += STRIPE(from, s)->live;
+    cap += 16; /* sessions may be added while we look */
+    m = malloc(cap * sizeof(*m));
+    buf = malloc(h->max_data ? h->max_data : 1);
+    if (!m || !buf) {
+        free(m);
+        free(buf);
+        return 0;
+    }
+    for (s = 0; s < h->nstripes; s++) {
+        sd_stripe_t *sp = stripe_lock(from, s);
+        for (i = sp->lru_tail; i && n < cap; i = ENTRY(from, s, i)->lru_prev) {
+            m[n].last_access = ENTRY(from, s, i)->last_access;
+            m[n].stripe = s;
+            m[n].entry = i;
+            n++;
+        }
+        stripe_unlock(sp);
+    }
+    qsort(m, n, sizeof(*m), by_access);
+    for (k = 0; k < n; k++) {
+        sd_stripe_t *sp = stripe_lock(from, m[k].stripe);
+        sd_entry_t *e = ENTRY(from, m[k].stripe, m[k].entry);
+        if (e->state == SD_LIVE) {
+            sd_key_t key;
+            apr_uint32_t len = WHERE_LEN(e->where);
+            apr_int64_t created = e->created, last = e->last_access;
+            apr_uint32_t idle = e->idle, max_age = e->max_age;
+            memset(&key, 0, sizeof(key));
+            memcpy(key.b, e->key, SD_ENTRY_KEY);
+            chunks_read(from, m[k].stripe, e->where, buf, h->max_data);
+            stripe_unlock(sp);
+            sd_store_restore(to, &key, buf, len, created, last, idle, max_age,
+                             now);
+        }
+        else {
+            stripe_unlock(sp);
+        }
+    }
+    free(m);
+    free(buf);
+    sd_store_stats(to, &st);
+    return st.sessions;
+}
+
 /* ---------------------------------------------------------------------
  * Repair and validation
  * --------------------------------------------------------------------- */

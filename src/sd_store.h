@@ -172,6 +172,15 @@ typedef int (*sd_store_visit_fn)(void *baton, const sd_key_t *key,
                                  apr_uint32_t idle, apr_uint32_t max_age);
 void sd_store_foreach(sd_store_t *st, sd_store_visit_fn fn, void *baton);
 
+/**
+ * Move every live session of @a from into @a to (a store of another size),
+ * least recently used first, so that a smaller @a to under "evict" keeps
+ * the most recently used ones. Returns how many sessions @a to holds
+ * afterwards. Needs 16 bytes of heap per live session for the ordering.
+ */
+apr_uint64_t sd_store_migrate(sd_store_t *from, sd_store_t *to,
+                              apr_int64_t now);
+
 /** Insert a session with its times as they were (restore/migration). */
 apr_status_t sd_store_restore(sd_store_t *st, const sd_key_t *key,
                               const void *data, apr_size_t len,

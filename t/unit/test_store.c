@@ -1689,6 +1689,46 @@ static void test_delete_if(void)
     validate_ok(st, "delete_if");
 }
 
+/* sd_store_migrate: from a many-striped store into a small one, the most
+ * recently used sessions are the ones kept, whatever stripe they were in;
+ * into a big one, all move with their data and times. */
+static void test_migrate(void)
+{
+    sd_store_t *from = heap_store(20000, 4 << 20, 1024, SD_FULL_EVICT, NULL, NULL);
+    sd_store_t *small = heap_store(10, 64 << 10, 1024, SD_FULL_EVICT, NULL, NULL);
+    sd_store_t *big = heap_store(1000, 1 << 20, 1024, SD_FULL_REFUSE, NULL, NULL);
+    sd_key_t k;
+    int i, kept = 1, all = 1;
+    apr_uint64_t n;
+
+    for (i = 0; i < 100; i++) {
+        key_n(&k, "mig", i);
+        put(from, &k, 50 + i, (apr_uint32_t)i, T0 + i, 100000, 100000);
+    }
+    n = sd_store_migrate(from, small, T0 + 200);
+    is_int((int)n, 10, "migrate into 10: 10 sessions");
+    for (i = 0; i < 100; i++) {
+        key_n(&k, "mig", i);
+        kept &= has(small, &k, T0 + 201, (apr_uint32_t)i) == (i >= 90);
+    }
+    ok(kept, "migrate into 10: exactly the 10 most recently used, whole");
+    n = sd_store_migrate(from, big, T0 + 200);
+    is_int((int)n, 100, "migrate into 1000: all 100");
+    for (i = 0; i < 100; i++) {
+        sd_meta_t m;
+        apr_size_t len = 0;
+        apr_uint32_t salt = 0;
+        int intact = 0;
+        key_n(&k, "mig", i);
+        all &= fetch(big, &k, T0 + 201, &len, &salt, &intact, &m) == APR_SUCCESS &&
+               intact && salt == (apr_uint32_t)i && len == (apr_size_t)(50 + i) &&
+               m.created == T0 + i && m.last_access == T0 + i;
+    }
+    ok(all, "migrate into 1000: data, created and last access kept");
+    validate_ok(small, "migrate (small)");
+    validate_ok(big, "migrate (big)");
+}
+
 int main(void)
 {
     int i;
@@ -1714,6 +1754,7 @@ int main(void)
     test_attach_header_damage();
     test_foreach_restore();
     test_delete_if();
+    test_migrate();
     test_counter();
     test_churn("churn", 4096, 1 << 20, 512, 1.0);
     test_churn("churn with eviction", 200, 64 << 10, 512, 1.0);
