@@ -34,7 +34,16 @@ APXS_LDFLAGS := $(if $(SAN),-Wl$(comma)-fsanitize=address$(comma)undefined)
 
 all: .libs/mod_session_demo.so
 
-.libs/mod_session_demo.so: $(GLUE_SRC) $(CORE_SRC) $(HDRS)
+# Switching SANITIZE on or off rebuilds everything: the stamp names the
+# mode the current objects were built in.
+STAMP := build/.sanitize-$(if $(SANITIZE),on,off)
+$(STAMP):
+	@mkdir -p build
+	@rm -f build/.sanitize-*
+	@rm -rf .libs *.la *.lo *.slo *.o src/*.lo src/*.slo src/*.o src/.libs build/unit
+	@mkdir -p build && touch $@
+
+.libs/mod_session_demo.so: $(GLUE_SRC) $(CORE_SRC) $(HDRS) $(STAMP)
 	@test -x "$(APXS)" || { echo "apxs not found: run 'make deps' (as root) or install apache2-dev, or set APXS=/path/to/apxs" >&2; exit 1; }
 	$(APXS) -c $(APXS_CFLAGS) $(APXS_LDFLAGS) -o mod_session_demo.la $(GLUE_SRC) $(CORE_SRC)
 
@@ -50,7 +59,7 @@ APR_LIBS = $(shell apu-1-config --link-ld --libs) $(shell apr-1-config --link-ld
 UNIT_SRC := $(wildcard t/unit/test_*.c)
 UNIT_BIN := $(patsubst t/unit/%.c,build/unit/%.t,$(UNIT_SRC))
 
-build/unit/%.t: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(wildcard src/*.h)
+build/unit/%.t: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(wildcard src/*.h) $(STAMP)
 	@mkdir -p build/unit
 	$(CC) -std=gnu99 -g -O1 $(WARN) $(SAN) -Isrc -It/unit $(APR_CFLAGS) -o $@ $< $(CORE_SRC) $(APR_LIBS)
 
