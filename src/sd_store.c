@@ -73,7 +73,7 @@
 #define SD_STORE_VERSION 1
 #define SD_CHUNK 64               /* bytes of record data per chunk */
 #define SD_MAX_STRIPES 64
-#define SD_MIN_PER_STRIPE 256     /* below this, fewer stripes */
+#define SD_MIN_PER_STRIPE 1024    /* below this, fewer stripes */
 #define SD_RECLAIM_SCAN 4         /* LRU-tail entries looked at per insert */
 #define SD_SWEEP_SCAN 16          /* entries the sweep looks at per insert */
 #define SD_CAPACITY_MAX 10000000ULL
@@ -219,7 +219,20 @@ static void geometry(const sd_store_params_t *p, sd_geometry_t *g)
     apr_size_t off;
 
     g->nstripes = stripes_for(p);
-    g->entries = (apr_uint32_t)((p->capacity + g->nstripes - 1) / g->nstripes);
+    /* Keys hash evenly but not exactly: a stripe holds its share plus a
+     * margin of four standard deviations, so that the store as a whole
+     * reaches SessionDemoCapacity (enforced over all stripes) before any
+     * one stripe runs out. */
+    {
+        apr_uint64_t share = (p->capacity + g->nstripes - 1) / g->nstripes;
+        apr_uint64_t margin = 0;
+        if (g->nstripes > 1) {
+            while (margin * margin < 16 * share)
+                margin++;
+            margin += 8;
+        }
+        g->entries = (apr_uint32_t)(share + margin);
+    }
     g->buckets = pow2_at_least(g->entries);
     /* On top of SessionDemoMemory, each stripe keeps room for one largest
      * record: a replace writes the new copy before it frees the old one
@@ -580,7 +593,7 @@ static void entry_remove(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
     e->where = 0;
     e->hnext = sp->entry_free;
     sp->entry_free = i;
-    sp->live--;
+    __atomic_fetch_sub(&sp->live, 1, __ATOMIC_RELAXED);
 }
 
 static int expired(const sd_entry_t *e, apr_int64_t now)
@@ -594,6 +607,18 @@ static apr_int64_t expiry_of(const sd_entry_t *e)
     apr_int64_t idle_end = e->last_access + e->idle;
     apr_int64_t age_end = e->created + e->max_age;
     return idle_end < age_end ? idle_end : age_end;
+}
+
+/* Live sessions in the whole store. Read without the other stripes'
+ * locks: at worst a few off while others change, which only moves the
+ * moment "full" is noticed by as much. Only inserts ask. */
+static apr_uint64_t live_total(sd_store_t *st)
+{
+    apr_uint64_t n = 0;
+    apr_uint32_t s;
+    for (s = 0; s < st->hdr->nstripes; s++)
+        n += __atomic_load_n(&STRIPE(st, s)->live, __ATOMIC_RELAXED);
+    return n;
 }
 
 /* Bounded reclaim: the least recently used entries are the ones an idle
@@ -648,8 +673,9 @@ static int make_room(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
      * frees) must fit without it. */
     apr_uint32_t budget = st->hdr->chunks - st->hdr->reserve;
     for (;;) {
-        int entry_ok = !need_entry || sp->entry_free ||
-                       sp->entry_bump < st->hdr->entries;
+        int entry_ok = !need_entry ||
+                       ((sp->entry_free || sp->entry_bump < st->hdr->entries) &&
+                        live_total(st) < st->hdr->capacity);
         int chunks_ok =
             (apr_uint64_t)sp->chunks_used + need_chunks <= budget + release;
         apr_uint32_t victim;
@@ -746,7 +772,7 @@ static apr_status_t insert(sd_store_t *st, const sd_key_t *key,
     *bucket = i;
     lru_push_head(st, s, sp, i);
     FAULT(4);
-    sp->live++;
+    __atomic_fetch_add(&sp->live, 1, __ATOMIC_RELAXED);
     stripe_unlock(sp);
     if (full)
         warn_full(st, now);

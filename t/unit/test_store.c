@@ -1729,6 +1729,30 @@ static void test_migrate(void)
     validate_ok(big, "migrate (big)");
 }
 
+/* A store of capacity N holds N sessions with random keys, whatever their
+ * spread over the stripes, and refuses the N+1st. */
+static void test_capacity_exact(apr_uint64_t cap)
+{
+    sd_store_t *st = heap_store(cap, cap * 128, 1024, SD_FULL_REFUSE, NULL, NULL);
+    sd_key_t k;
+    apr_uint64_t i, made = 0;
+    unsigned char data[60];
+
+    memset(data, 'x', sizeof data);
+    for (i = 0; i < cap; i++) {
+        key_n(&k, "cap", (int)i);
+        made += sd_store_create(st, &k, data, sizeof data, T0, 1800, 28800) ==
+                APR_SUCCESS;
+    }
+    is_int((int)made, (int)cap, "capacity %d: all %d random keys fit",
+           (int)cap, (int)cap);
+    key_n(&k, "cap", -1);
+    is_int(sd_store_create(st, &k, data, sizeof data, T0, 1800, 28800),
+           APR_ENOSPC, "capacity %d: the next one is refused", (int)cap);
+    is_int((int)stats(st).sessions, (int)cap, "capacity %d: %d live", (int)cap,
+           (int)cap);
+}
+
 int main(void)
 {
     int i;
@@ -1755,6 +1779,8 @@ int main(void)
     test_foreach_restore();
     test_delete_if();
     test_migrate();
+    test_capacity_exact(10000);
+    test_capacity_exact(200000);
     test_counter();
     test_churn("churn", 4096, 1 << 20, 512, 1.0);
     test_churn("churn with eviction", 200, 64 << 10, 512, 1.0);
