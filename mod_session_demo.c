@@ -26,7 +26,7 @@
 #include "apr_lib.h"
 #include "apr_strings.h"
 #include "apr_shm.h"
-#include "apr_thread_mutex.h"
+#include "apr_thread_rwlock.h"
 #include "apr_md5.h"
 
 #include <unistd.h>
@@ -80,7 +80,7 @@ typedef struct {
 
 static apr_hash_t *files;             /* path -> sdemo_file */
 static apr_pool_t *files_pool;
-static apr_thread_mutex_t *files_lock;
+static apr_thread_rwlock_t *files_lock;
 static apr_array_header_t *user_files;  /* paths named in the config */
 
 /* ---------------------------------------------------------------------
@@ -126,6 +126,7 @@ static void *merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(user_file);
     MERGE_PTR(group_file);
     MERGE_PTR(guest_password);
+    c->guest_stamp = add->guest_password ? add->guest_stamp : base->guest_stamp;
     MERGE_INT(throttle_n);
     MERGE_INT(throttle_window);
     MERGE_INT(bind_ua);
@@ -397,6 +398,12 @@ static const char *set_guest(cmd_parms *cmd, void *dc, const char *arg)
     if (!*arg || strlen(arg) > SD_PASSWORD_MAX)
         return "SessionDemoGuestPassword: the password must be 1 to 72 bytes";
     ((sdemo_dir_cfg *)dc)->guest_password = arg;
+    /* What guest sessions are stamped with, computed once here rather
+     * than on every request that checks a session. */
+    {
+        const char *h = apr_pstrcat(cmd->pool, "guest:", arg, NULL);
+        ((sdemo_dir_cfg *)dc)->guest_stamp = sd_hash64(h, strlen(h));
+    }
     return NULL;
 }
 
@@ -621,6 +628,24 @@ static sdemo_file *file_get(server_rec *s, const char *path, int is_users,
     return f;
 }
 
+/* The cached file @a path, locked: for reading when it was checked less
+ * than a second ago (every thread at once), else for writing while it is
+ * checked and perhaps re-read. The caller unlocks files_lock. */
+static sdemo_file *file_lock(server_rec *s, const char *path, int is_users,
+                             apr_time_t now)
+{
+    sdemo_file *f;
+
+    apr_thread_rwlock_rdlock(files_lock);
+    f = apr_hash_get(files, path, APR_HASH_KEY_STRING);
+    if (f && f->checked &&
+        now - f->checked < apr_time_from_sec(SDEMO_FILE_RECHECK))
+        return f;
+    apr_thread_rwlock_unlock(files_lock);
+    apr_thread_rwlock_wrlock(files_lock);
+    return file_get(s, path, is_users, now);
+}
+
 /* Copy of user @a name from @a path, or NULL; *dummy gets the file's
  * dummy hash. */
 static sd_user_t *user_lookup(request_rec *r, const char *path,
@@ -629,8 +654,7 @@ static sd_user_t *user_lookup(request_rec *r, const char *path,
     sd_user_t *u = NULL;
     sdemo_file *f;
 
-    apr_thread_mutex_lock(files_lock);
-    f = file_get(r->server, path, 1, r->request_time);
+    f = file_lock(r->server, path, 1, r->request_time);
     if (f->map) {
         const sd_user_t *found = apr_hash_get(f->map, name,
                                               APR_HASH_KEY_STRING);
@@ -643,7 +667,7 @@ static sd_user_t *user_lookup(request_rec *r, const char *path,
     }
     if (dummy)
         *dummy = f->dummy ? apr_pstrdup(r->pool, f->dummy) : NULL;
-    apr_thread_mutex_unlock(files_lock);
+    apr_thread_rwlock_unlock(files_lock);
     return u;
 }
 
@@ -655,13 +679,12 @@ static const char *role_lookup(request_rec *r, const sdemo_dir_cfg *d,
 
     if (!d->group_file)
         return "user";
-    apr_thread_mutex_lock(files_lock);
-    f = file_get(r->server, d->group_file, 0, r->request_time);
+    f = file_lock(r->server, d->group_file, 0, r->request_time);
     if (f->map) {
         role = apr_hash_get(f->map, user, APR_HASH_KEY_STRING);
         role = role ? apr_pstrdup(r->pool, role) : NULL;
     }
-    apr_thread_mutex_unlock(files_lock);
+    apr_thread_rwlock_unlock(files_lock);
     return role ? role : "user";
 }
 
@@ -724,9 +747,7 @@ static const char *cred_still_valid(request_rec *r, const sd_session_t *s)
             return "the user's password changed";
     }
     else if (d->guest_password) {
-        const char *h = apr_pstrcat(r->pool, "guest:", d->guest_password,
-                                    NULL);
-        if (cred_stamp(h) != s->cred_stamp)
+        if (d->guest_stamp != s->cred_stamp)
             return "the user is no longer a guest with this password";
     }
     else {
@@ -973,68 +994,70 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
 }
 
 /* Read-modify-write of a session without holding a lock across the
- * change: read, change a private copy, replace if nobody else did in the
- * meantime, else read again. Returns OK, or the HTTP status to answer:
- * 413 when the change would exceed SessionDemoMaxDataSize (the session is
- * left as it was), 404-like NOT_FOUND when the session ended meanwhile,
- * or whatever @a change returned. */
+ * change: change a private copy of what the request loaded, replace it if
+ * its version is still the one loaded, else read it again and retry. The
+ * common case costs one encode and one replace. Returns OK, or the HTTP
+ * status to answer: 413 when the change would exceed
+ * SessionDemoMaxDataSize (the session is left as it was), HTTP_NOT_FOUND
+ * when the session ended meanwhile, or whatever @a change returned. */
 int sdemo_session_update(request_rec *r, sdemo_session *ss,
                          int (*change)(request_rec *r, sd_session_t *s,
                                        void *baton),
                          void *baton)
 {
     sd_store_t *st = sdemo_store();
+    sd_session_t *cur = ss->s;
+    apr_uint32_t version = ss->meta.version;
     sd_store_params_t p;
+    char *buf = NULL;
     int tries;
 
     sd_store_params(st, &p);
     for (tries = 0; tries < 1000; tries++) {
-        apr_pool_t *tp;
-        sd_session_t *s;
-        char *buf, *enc;
-        apr_size_t len, elen;
+        sd_session_t *next = apr_pmemdup(r->pool, cur, sizeof(*cur));
+        apr_size_t elen, len;
         sd_meta_t meta;
         apr_status_t rv;
-        int st_change;
+        char *enc;
+        int rc;
 
-        apr_pool_create(&tp, r->pool);
-        buf = apr_palloc(tp, p.max_data);
-        rv = sd_store_get(st, &ss->key, sdemo_now(r), buf, p.max_data, &len,
-                          &meta);
-        if (rv != APR_SUCCESS) {
-            apr_pool_destroy(tp);
-            return HTTP_NOT_FOUND;
-        }
-        if (len > p.max_data ||
-            sd_record_decode(tp, buf, len, &s) != APR_SUCCESS) {
-            apr_pool_destroy(tp);
-            return HTTP_INTERNAL_SERVER_ERROR;
-        }
-        if ((st_change = change(r, s, baton)) != OK) {
-            apr_pool_destroy(tp);
-            return st_change;
-        }
-        elen = sd_record_encode(tp, s, &enc);
-        if (elen > p.max_data) {
-            apr_pool_destroy(tp);
+        /* A copy, so that a refused change (413) leaves the page showing
+         * what is stored. */
+        next->notes = apr_array_copy(r->pool, cur->notes);
+        if ((rc = change(r, next, baton)) != OK)
+            return rc;
+        elen = sd_record_encode(r->pool, next, &enc);
+        if (elen > p.max_data)
             return HTTP_REQUEST_ENTITY_TOO_LARGE;
-        }
-        rv = sd_store_replace(st, &ss->key, meta.version, enc, elen,
-                              sdemo_now(r));
-        if (rv == APR_EAGAIN) {
-            apr_pool_destroy(tp);
-            continue;
-        }
+        rv = sd_store_replace(st, &ss->key, version, enc, elen, sdemo_now(r));
         if (rv == APR_SUCCESS) {
-            /* Keep what the page shows in step with what was stored. */
-            sd_record_decode(r->pool, enc, elen, &ss->s);
-            ss->meta.version = meta.version + 1;
-            ss->meta.expires = meta.expires;
+            ss->s = next;
+            ss->meta.version = version + 1;
+            return OK;
         }
-        apr_pool_destroy(tp);
         if (rv == APR_ENOSPC)
             return HTTP_REQUEST_ENTITY_TOO_LARGE;
-        return rv == APR_SUCCESS ? OK : HTTP_NOT_FOUND;
+        if (rv != APR_EAGAIN)
+            return HTTP_NOT_FOUND;
+
+        /* Another request changed it first: start again from its copy. */
+        if (!buf)
+            buf = apr_palloc(r->pool, p.max_data);
+        rv = sd_store_get(st, &ss->key, sdemo_now(r), buf, p.max_data, &len,
+                          &meta);
+        if (rv != APR_SUCCESS)
+            return HTTP_NOT_FOUND;
+        if (len > p.max_data ||
+            sd_record_decode(r->pool, buf, len, &cur) != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "SDEMO00025: session %s holds a damaged record; "
+                          "it is ended",
+                          ss->prefix);
+            sd_store_delete(st, &ss->key);
+            return HTTP_NOT_FOUND;
+        }
+        version = meta.version;
+        ss->meta.expires = meta.expires;
     }
     return HTTP_SERVICE_UNAVAILABLE;
 }
@@ -1393,7 +1416,9 @@ static apr_status_t store_setup(server_rec *s, const sdemo_srv_cfg *sc)
          * that were logged out after it was written. */
         apr_uint64_t n = 0;
         const char *why = NULL;
-        rv = sd_snapshot_load(st, sc->snapshot, s->process->pool,
+        apr_pool_t *tp;
+        apr_pool_create(&tp, s->process->pool);
+        rv = sd_snapshot_load(st, sc->snapshot, tp,
                               (apr_int64_t)apr_time_sec(apr_time_now()), &n,
                               &why);
         if (rv == APR_SUCCESS) {
@@ -1409,6 +1434,7 @@ static apr_status_t store_setup(server_rec *s, const sdemo_srv_cfg *sc)
                          "starting with an empty store",
                          sc->snapshot, why ? why : "it cannot be read");
         }
+        apr_pool_destroy(tp);
     }
     g->shm = shm;
     g->store = st;
@@ -1467,7 +1493,7 @@ static void warn_weak_users(server_rec *s)
                 break;
         if (j < i)
             continue;
-        apr_thread_mutex_lock(files_lock);
+        apr_thread_rwlock_wrlock(files_lock);
         f = file_get(s, path, 1, apr_time_now());
         for (hi = apr_hash_first(NULL, f->map); hi; hi = apr_hash_next(hi)) {
             const sd_user_t *u = apr_hash_this_val(hi);
@@ -1478,7 +1504,7 @@ static void warn_weak_users(server_rec *s)
                              "more is accepted. Fix: htpasswd -B -C 12 %s %s",
                              u->user, path, u->weak, path, u->user);
         }
-        apr_thread_mutex_unlock(files_lock);
+        apr_thread_rwlock_unlock(files_lock);
     }
 }
 
@@ -1506,7 +1532,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     /* Per-generation caches of user and group files. */
     apr_pool_create(&files_pool, pconf);
     files = apr_hash_make(files_pool);
-    apr_thread_mutex_create(&files_lock, APR_THREAD_MUTEX_DEFAULT, pconf);
+    apr_thread_rwlock_create(&files_lock, pconf);
     guest_dummy = make_dummy(pconf, 12);
 
     if ((rv = store_setup(s, sc)) != APR_SUCCESS)

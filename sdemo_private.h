@@ -56,6 +56,7 @@ typedef struct {
     const char *user_file;            /* SessionDemoUserFile */
     const char *group_file;           /* SessionDemoGroupFile */
     const char *guest_password;       /* SessionDemoGuestPassword */
+    apr_uint64_t guest_stamp;         /* its cred_stamp, precomputed */
     int throttle_n;                   /* SessionDemoLoginThrottle N */
     int throttle_window;              /* ... SECONDS */
     int bind_ua;                      /* SessionDemoBindUserAgent */
