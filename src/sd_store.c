@@ -794,6 +794,11 @@ apr_status_t sd_store_restore(sd_store_t *st, const sd_key_t *key,
                               apr_int64_t now)
 {
     sd_entry_t probe;
+    /* Times come from a file or another store: only sane ones (not before
+     * 1970, last access not before creation nor in the future) go in, so
+     * no later expiry arithmetic can overflow. */
+    if (created < 0 || last_access < created || last_access > now + 86400)
+        return APR_EINVAL;
     probe.created = created;
     probe.last_access = last_access;
     probe.idle = idle;

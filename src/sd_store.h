@@ -181,7 +181,9 @@ void sd_store_foreach(sd_store_t *st, sd_store_visit_fn fn, void *baton);
 apr_uint64_t sd_store_migrate(sd_store_t *from, sd_store_t *to,
                               apr_int64_t now);
 
-/** Insert a session with its times as they were (restore/migration). */
+/** Insert a session with its times as they were (restore/migration).
+ *  APR_NOTFOUND if it has ended by @a now; APR_EINVAL for impossible times
+ *  (before 1970, last access before creation or a day past @a now). */
 apr_status_t sd_store_restore(sd_store_t *st, const sd_key_t *key,
                               const void *data, apr_size_t len,
                               apr_int64_t created, apr_int64_t last_access,

@@ -12,6 +12,7 @@
  * Files go to a directory of their own under /tmp, removed at the end.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1125,6 +1126,32 @@ static void test_parse_random(void)
     free(hb.b);
 }
 
+/* Found by fuzz/fuzz_snapshot.c (fuzz/crashes/): records whose times are
+ * extreme (created INT64_MIN, last access near INT64_MAX) once overflowed
+ * the expiry arithmetic. They are now refused one by one; the rest of the
+ * file loads. */
+static void test_extreme_times(void)
+{
+    sd_store_t *to = heap_store(10, 64 << 10, 1024, SD_FULL_REFUSE);
+    buf_t hb = {NULL, 0, 0};
+    apr_uint64_t loaded = 0;
+    const char *why = NULL;
+    apr_status_t rv;
+
+    snap_begin(&hb, "SDSNAP01", 4);
+    snap_record(&hb, &small_keys[0], INT64_MIN, T0, 1800, 28800, 20, 20);
+    snap_record(&hb, &small_keys[1], T0, INT64_MAX - 5, 1800, 28800, 3, 3);
+    snap_record(&hb, &small_keys[2], T0, T0 - 10, 1800, 28800, 5, 5);
+    snap_record(&hb, &small_keys[3], T0, T0, 1800, 28800, 7, 7);
+    snap_end(&hb);
+    rv = sd_snapshot_parse(to, hb.b, hb.len, T0, &loaded, &why);
+    ok(rv == APR_SUCCESS && loaded == 1,
+       "extreme or impossible times: those records are skipped, the sane one "
+       "loads (rv %d, loaded %llu)", rv, (unsigned long long)loaded);
+    validate_ok(to, "extreme times");
+    free(hb.b);
+}
+
 int main(void)
 {
     int i;
@@ -1143,6 +1170,7 @@ int main(void)
     test_atomic();
     test_bad_files();
     test_documented_digest();
+    test_extreme_times();
     test_parse_random();
     remove_tree(dir, 0);
     for (i = 0; i < nheap; i++) {
