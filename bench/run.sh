@@ -203,8 +203,11 @@ check() {
         if [ "$misses" -ne "$4" ]; then
             echo "$((misses - $4)) lookups found no session (invalid cookie or ended session: 303s)"; return
         fi
-        if [ $((hits - $3)) -lt $((2 * n)) ]; then
-            echo "only $((hits - $3)) store hits for $n dashboard responses (2 expected per response)"; return
+        # A valid dashboard view looks its session up at least once (once,
+        # plus a re-read each time a concurrent update of the same session
+        # wins the race).
+        if [ $((hits - $3)) -lt "$n" ]; then
+            echo "only $((hits - $3)) store hits for $n dashboard responses (at least 1 expected per response)"; return
         fi
     fi
     [ "$err" -gt 0 ] && echo "($err socket errors)"
