@@ -1335,6 +1335,27 @@ static void store_log(void *baton, int level, const char *msg)
                  "SDEMO00040: %s", msg);
 }
 
+/* One line per evicted session: whose it was, for admins and log
+ * watchers. The client that owned it is not the one whose login caused
+ * the eviction, so no address is given. */
+static void store_evicted(void *baton, const sd_key_t *key, const void *head,
+                          apr_size_t len)
+{
+    server_rec *s = baton;
+    char prefix[SD_KEY_PREFIX_LEN + 1];
+    apr_pool_t *p;
+    const char *user;
+
+    apr_pool_create(&p, NULL);
+    user = sd_record_user(p, head, len);
+    sd_key_prefix(key, prefix);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "SDEMO00026: session %s of user \"%s\" evicted: the store "
+                 "is full (SessionDemoWhenFull evict)",
+                 prefix, user ? sdemo_log_name(p, user) : "?");
+    apr_pool_destroy(p);
+}
+
 static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     user_files = NULL;
@@ -1370,6 +1391,7 @@ static apr_status_t store_setup(server_rec *s, const sdemo_srv_cfg *sc)
         sd_store_set_when_full(g->store, p.when_full);
         g->params.when_full = p.when_full;
         sd_store_set_log(g->store, store_log, s);
+        sd_store_set_evict_hook(g->store, store_evicted, s);
         return APR_SUCCESS;
     }
     size = sd_store_size(&p);
@@ -1391,6 +1413,7 @@ static apr_status_t store_setup(server_rec *s, const sdemo_srv_cfg *sc)
         return rv;
     }
     sd_store_set_log(st, store_log, s);
+    sd_store_set_evict_hook(st, store_evicted, s);
     if (g->store) {
         /* A restart with a new size: the old segment is still mapped
          * here, so its sessions move over before it goes. */

@@ -271,10 +271,12 @@ apr_uint64_t sd_hash64(const char *s, apr_size_t len)
     return v;
 }
 
-int sd_record_is_user(const char *buf, apr_size_t len, const char *user)
+/* Where the user field of a record starts and how long it is, reading no
+ * further than @a len: 0 when the record does not start like one. */
+static int peek_user(const char *buf, apr_size_t len, const char **user,
+                     apr_size_t *ulen)
 {
     const unsigned char *p = (const unsigned char *)buf;
-    apr_size_t ulen = strlen(user);
     apr_uint32_t n;
 
     if (!buf || len < 6 || p[0] != SD_RECORD_MAGIC ||
@@ -282,5 +284,26 @@ int sd_record_is_user(const char *buf, apr_size_t len, const char *user)
         return 0;
     n = ((apr_uint32_t)p[2] << 24) | ((apr_uint32_t)p[3] << 16) |
         ((apr_uint32_t)p[4] << 8) | p[5];
-    return n == ulen && len - 6 >= ulen && memcmp(p + 6, user, ulen) == 0;
+    if (n > SD_USER_MAX || len - 6 < n)
+        return 0;
+    *user = buf + 6;
+    *ulen = n;
+    return 1;
+}
+
+int sd_record_is_user(const char *buf, apr_size_t len, const char *user)
+{
+    const char *u;
+    apr_size_t ulen;
+    return peek_user(buf, len, &u, &ulen) && ulen == strlen(user) &&
+           memcmp(u, user, ulen) == 0;
+}
+
+const char *sd_record_user(apr_pool_t *pool, const char *buf, apr_size_t len)
+{
+    const char *u;
+    apr_size_t ulen;
+    if (!peek_user(buf, len, &u, &ulen) || memchr(u, '\0', ulen))
+        return NULL;
+    return apr_pstrmemdup(pool, u, ulen);
 }

@@ -47,6 +47,12 @@ apr_status_t sd_record_decode(apr_pool_t *pool, const char *buf,
  */
 int sd_record_is_user(const char *buf, apr_size_t len, const char *user);
 
+/**
+ * The user's name from the start of a record (@a len may be less than the
+ * whole record), copied into @a pool; NULL when it cannot be read.
+ */
+const char *sd_record_user(apr_pool_t *pool, const char *buf, apr_size_t len);
+
 /** A 64-bit digest of a string, for cred_stamp and ua_hash. */
 apr_uint64_t sd_hash64(const char *s, apr_size_t len);
 

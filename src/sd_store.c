@@ -149,7 +149,24 @@ struct sd_store_t {
     sd_header_t *hdr;
     sd_store_log_fn log;          /* warnings go here */
     void *log_baton;
+    sd_store_evict_fn evicted;    /* told of each eviction, after unlock */
+    void *evict_baton;
 };
+
+/* Evictions noted under a stripe lock and reported after it is released,
+ * so that the glue's logging never runs under the lock. Only the start of
+ * each record is kept: enough for the codec to read the user's name. */
+#define SD_EVICT_NOTE 4
+#define SD_EVICT_HEAD 160
+
+typedef struct {
+    int n;                        /* evictions in all */
+    struct {
+        sd_key_t key;             /* stored part of the key, rest zero */
+        char head[SD_EVICT_HEAD]; /* first bytes of the record */
+        apr_uint32_t len;         /* how many of them */
+    } v[SD_EVICT_NOTE];
+} sd_evictions_t;
 
 /* Per-process pointers into the segment, from offsets and indices. */
 #define STRIPE(st, s)                                                        \
@@ -240,7 +257,19 @@ static void geometry(const sd_store_params_t *p, sd_geometry_t *g)
      * session can always be rewritten at the same size even when the
      * store is full, without evicting anyone. */
     g->reserve = NCHUNKS(p->max_data);
-    g->chunks = (apr_uint32_t)(p->memory / g->nstripes / SD_CHUNK) + g->reserve;
+    {
+        /* Data, like keys, spreads over the stripes only on average: each
+         * gets its share of SessionDemoMemory plus a margin of about four
+         * standard deviations (for records of a few chunks), so the store
+         * fills as a whole rather than one stripe early. */
+        apr_uint64_t share = p->memory / g->nstripes / SD_CHUNK, margin = 0;
+        if (g->nstripes > 1) {
+            while (margin * margin < 64 * share)
+                margin++;
+            margin += 8;
+        }
+        g->chunks = (apr_uint32_t)(share + margin) + g->reserve;
+    }
 
     off = SD_ALIGN(sizeof(sd_header_t));
     g->stripes_off = off;
@@ -399,6 +428,23 @@ void sd_store_params(const sd_store_t *st, sd_store_params_t *p)
 void sd_store_set_when_full(sd_store_t *st, sd_when_full_t w)
 {
     __atomic_store_n(&st->hdr->when_full, (apr_uint32_t)w, __ATOMIC_RELAXED);
+}
+
+void sd_store_set_evict_hook(sd_store_t *st, sd_store_evict_fn fn,
+                             void *baton)
+{
+    st->evicted = fn;
+    st->evict_baton = baton;
+}
+
+static void report_evictions(sd_store_t *st, const sd_evictions_t *ev)
+{
+    int i;
+    if (!st->evicted)
+        return;
+    for (i = 0; i < ev->n && i < SD_EVICT_NOTE; i++)
+        st->evicted(st->evict_baton, &ev->v[i].key, ev->v[i].head,
+                    ev->v[i].len);
 }
 
 void sd_store_set_log(sd_store_t *st, sd_store_log_fn fn, void *baton)
@@ -666,7 +712,7 @@ static int reclaim_expired(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
 static int make_room(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
                      int need_entry, apr_uint32_t need_chunks,
                      apr_uint32_t release, apr_uint32_t keep, apr_int64_t now,
-                     int *full)
+                     int *full, sd_evictions_t *ev)
 {
     /* Between operations the reserve is never in use: what a change holds
      * once it is done (@a need_chunks, less the @a release chunks it
@@ -693,6 +739,15 @@ static int make_room(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
         if (!victim)
             return -1;
         FAULT(30);
+        if (ev->n < SD_EVICT_NOTE) {
+            sd_entry_t *e = ENTRY(st, s, victim);
+            apr_uint32_t len = WHERE_LEN(e->where);
+            memset(&ev->v[ev->n].key, 0, sizeof(ev->v[ev->n].key));
+            memcpy(ev->v[ev->n].key.b, e->key, SD_ENTRY_KEY);
+            ev->v[ev->n].len = len < SD_EVICT_HEAD ? len : SD_EVICT_HEAD;
+            chunks_read(st, s, e->where, ev->v[ev->n].head, SD_EVICT_HEAD);
+        }
+        ev->n++;
         entry_remove(st, s, sp, victim, NULL);
         sp->evictions++;
     }
@@ -732,18 +787,21 @@ static apr_status_t insert(sd_store_t *st, const sd_key_t *key,
     apr_uint32_t *bucket;
     sd_stripe_t *sp;
     sd_entry_t *e;
+    sd_evictions_t ev;
     int full = 0;
 
     if (len > st->hdr->max_data)
         return APR_EINVAL;
+    ev.n = 0;
     sp = stripe_lock(st, s);
     if (find(st, s, key, NULL)) {
         stripe_unlock(sp);
         return APR_EEXIST;
     }
-    if (make_room(st, s, sp, 1, NCHUNKS(len), 0, 0, now, &full) != 0) {
+    if (make_room(st, s, sp, 1, NCHUNKS(len), 0, 0, now, &full, &ev) != 0) {
         sp->refusals++;
         stripe_unlock(sp);
+        report_evictions(st, &ev);
         warn_full(st, now);
         return APR_ENOSPC;
     }
@@ -774,6 +832,7 @@ static apr_status_t insert(sd_store_t *st, const sd_key_t *key,
     FAULT(4);
     __atomic_fetch_add(&sp->live, 1, __ATOMIC_RELAXED);
     stripe_unlock(sp);
+    report_evictions(st, &ev);
     if (full)
         warn_full(st, now);
     return APR_SUCCESS;
@@ -868,10 +927,12 @@ apr_status_t sd_store_replace(sd_store_t *st, const sd_key_t *key,
     apr_uint64_t old;
     sd_stripe_t *sp;
     sd_entry_t *e;
+    sd_evictions_t ev;
     int full = 0;
 
     if (len > st->hdr->max_data)
         return APR_EINVAL;
+    ev.n = 0;
     sp = stripe_lock(st, s);
     i = find(st, s, key, &slot);
     if (!i) {
@@ -892,8 +953,9 @@ apr_status_t sd_store_replace(sd_store_t *st, const sd_key_t *key,
     /* Copy on write: the new chunks are filled while the old ones still
      * hold the record, so a crash at any point leaves one whole version. */
     if (make_room(st, s, sp, 0, NCHUNKS(len), NCHUNKS(WHERE_LEN(e->where)), i,
-                  now, &full) != 0) {
+                  now, &full, &ev) != 0) {
         stripe_unlock(sp);
+        report_evictions(st, &ev);
         warn_full(st, now);
         return APR_ENOSPC;
     }
@@ -912,6 +974,7 @@ apr_status_t sd_store_replace(sd_store_t *st, const sd_key_t *key,
         lru_push_head(st, s, sp, i);
     }
     stripe_unlock(sp);
+    report_evictions(st, &ev);
     if (full)
         warn_full(st, now);
     return APR_SUCCESS;

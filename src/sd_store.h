@@ -143,6 +143,17 @@ void sd_store_count(sd_store_t *st, sd_counter_t c);
 /** Sum the counters. Takes no lock: figures may be a moment apart. */
 void sd_store_stats(sd_store_t *st, sd_store_stats_t *out);
 
+/**
+ * Called once for each session the store evicts to make room (at most four
+ * per operation), after the lock is released, with the session's key (its
+ * stored part) and the first bytes of its record (up to 160), so that the
+ * caller can log whose session went.
+ */
+typedef void (*sd_store_evict_fn)(void *baton, const sd_key_t *key,
+                                  const void *head, apr_size_t len);
+void sd_store_set_evict_hook(sd_store_t *st, sd_store_evict_fn fn,
+                             void *baton);
+
 /** Install the callback that receives the store's warnings. */
 void sd_store_set_log(sd_store_t *st, sd_store_log_fn fn, void *baton);
 

@@ -354,6 +354,10 @@ static void test_is_user(void)
     }
     ok(short_ok, "is_user: a record cut before the end of the name is no match");
     ok(!sd_record_is_user(NULL, 0, "alice"), "is_user: NULL is no match");
+    is_str(sd_record_user(pool, buf, 11), "alice",
+           "record_user: read from the first 11 bytes");
+    ok(sd_record_user(pool, buf, 10) == NULL,
+       "record_user: NULL when the name is cut");
 }
 
 int main(void)

@@ -1731,9 +1731,9 @@ static void test_migrate(void)
 
 /* A store of capacity N holds N sessions with random keys, whatever their
  * spread over the stripes, and refuses the N+1st. */
-static void test_capacity_exact(apr_uint64_t cap)
+static void test_capacity_exact(apr_uint64_t cap, apr_uint64_t per)
 {
-    sd_store_t *st = heap_store(cap, cap * 128, 1024, SD_FULL_REFUSE, NULL, NULL);
+    sd_store_t *st = heap_store(cap, cap * per, 1024, SD_FULL_REFUSE, NULL, NULL);
     sd_key_t k;
     apr_uint64_t i, made = 0;
     unsigned char data[60];
@@ -1751,6 +1751,41 @@ static void test_capacity_exact(apr_uint64_t cap)
            APR_ENOSPC, "capacity %d: the next one is refused", (int)cap);
     is_int((int)stats(st).sessions, (int)cap, "capacity %d: %d live", (int)cap,
            (int)cap);
+}
+
+/* The eviction hook hears of every evicted session, after the lock, with
+ * the start of its record. */
+static int evict_calls;
+static char evict_first[64];
+static void on_evict(void *baton, const sd_key_t *key, const void *head,
+                     apr_size_t len)
+{
+    evict_calls++;
+    if (evict_calls == 1) {
+        apr_size_t n = len < sizeof evict_first - 1 ? len : sizeof evict_first - 1;
+        memcpy(evict_first, head, n);
+        evict_first[n] = '\0';
+    }
+    /* The stripe lock is free again: the hook may use the store. */
+    sd_store_get(baton, key, T0, NULL, 0, NULL, NULL);
+}
+
+static void test_evict_hook(void)
+{
+    sd_store_t *st = heap_store(4, 64 << 10, 1024, SD_FULL_EVICT, NULL, NULL);
+    sd_key_t k;
+    int i;
+    char data[32];
+
+    sd_store_set_evict_hook(st, on_evict, st);
+    for (i = 0; i < 6; i++) {
+        key_n(&k, "hook", i);
+        snprintf(data, sizeof data, "record-%d", i);
+        sd_store_create(st, &k, data, strlen(data), T0 + i, 1800, 28800);
+    }
+    is_int(evict_calls, 2, "evict hook: called once per eviction");
+    is_str(evict_first, "record-0", "evict hook: given the evicted record's start");
+    validate_ok(st, "evict hook");
 }
 
 int main(void)
@@ -1779,8 +1814,12 @@ int main(void)
     test_foreach_restore();
     test_delete_if();
     test_migrate();
-    test_capacity_exact(10000);
-    test_capacity_exact(200000);
+    test_capacity_exact(10000, 128);
+    test_capacity_exact(200000, 128);
+    /* Memory for exactly N one-chunk records. */
+    test_capacity_exact(10000, 64);
+    test_capacity_exact(200000, 64);
+    test_evict_hook();
     test_counter();
     test_churn("churn", 4096, 1 << 20, 512, 1.0);
     test_churn("churn with eviction", 200, 64 << 10, 512, 1.0);
