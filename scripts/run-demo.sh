@@ -8,6 +8,7 @@ PORT=${PORT:-8080}
 HOST=${HOST:-127.0.0.1}
 HTTPD=${HTTPD:-$(command -v apache2 || command -v httpd || echo /usr/sbin/apache2)}
 MODDIR=$("${APXS:-apxs}" -q LIBEXECDIR)
+cat=$(command -v cat)
 
 # As root, httpd's children run as an unprivileged user that must be able
 # to read the site: stage conf/ and htdocs/ in a world-readable directory.
@@ -34,7 +35,9 @@ Listen $HOST:$PORT
 PidFile "$run/logs/httpd.pid"
 DefaultRuntimeDir "$run/logs"
 Mutex file:$run/logs default
-ErrorLog "/dev/stderr"
+# Through a pipe rather than /dev/stderr: reopening that path is refused
+# when stderr is a file or pipe another user owns (sudo, su, CI logs).
+ErrorLog "|$cat"
 $user_lines
 $(load mpm_event)
 $(load authz_core)
@@ -48,7 +51,7 @@ $(load status)
 LoadModule session_demo_module "$run/mod_session_demo.so"
 TypesConfig /etc/mime.types
 LogFormat "%a %l %u %t \"%r\" %>s %b" common
-CustomLog "/dev/stdout" common
+CustomLog "|$cat" common
 Define SDEMO_CONF "$run/conf"
 Define SDEMO_HTDOCS "$run/htdocs"
 Include "$run/conf/session_demo.conf"
