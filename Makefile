@@ -78,3 +78,6 @@ bench: deps all
 
 clean:
 	rm -rf .libs build *.la *.lo *.slo *.o src/*.lo src/*.slo src/*.o src/.libs t/logs
+
+# libFuzzer harnesses of the core (make fuzz FUZZ_TIME=600): fuzz/README
+include fuzz/fuzz.mk

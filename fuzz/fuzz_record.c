@@ -1,0 +1,218 @@
+/*
+ * sd_record_decode / sd_record_encode / sd_session_make.
+ *
+ * Each input is used twice:
+ *  A. as a record: decode it; when it decodes, its fields respect every
+ *     limit, encode(decode(x)) is x byte for byte (the format has one
+ *     spelling per record, so anything else accepted would be a second
+ *     reading), and decode(encode(decode(x))) gives the same fields;
+ *  B. as a session: NUL-separated pieces are user, role, CSRF token and
+ *     notes; encode it, and decoding must succeed exactly when every field
+ *     is within its limit (user, role <= 128 bytes, token 43 base64url
+ *     characters, notes <= 1000 bytes), giving back the same fields; the
+ *     encoded length is the documented layout's.
+ * Also: sd_session_make gives a well-formed token and empty notes.
+ */
+#include <apr_strings.h>
+#include <apr_tables.h>
+
+#include "fuzz_common.h"
+#include "sd_id.h"
+#include "sd_record.h"
+
+#define MAX_NOTES 64
+
+static int b64c(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+static void same_session(const sd_session_t *a, const sd_session_t *b,
+                         const char *what)
+{
+    int i;
+
+    FUZZ_CHECK(strcmp(a->user, b->user) == 0, "%s: user differs", what);
+    FUZZ_CHECK(strcmp(a->role, b->role) == 0, "%s: role differs", what);
+    FUZZ_CHECK(memcmp(a->csrf, b->csrf, SD_CSRF_LEN + 1) == 0,
+               "%s: csrf differs", what);
+    FUZZ_CHECK(a->cred_stamp == b->cred_stamp && a->ua_hash == b->ua_hash &&
+                   a->visits == b->visits,
+               "%s: counters differ", what);
+    FUZZ_CHECK(a->notes->nelts == b->notes->nelts, "%s: %d notes vs %d",
+               what, a->notes->nelts, b->notes->nelts);
+    for (i = 0; i < a->notes->nelts; i++) {
+        FUZZ_CHECK(strcmp(APR_ARRAY_IDX(a->notes, i, const char *),
+                          APR_ARRAY_IDX(b->notes, i, const char *)) == 0,
+                   "%s: note %d differs", what, i);
+    }
+}
+
+static void check_limits(const sd_session_t *s)
+{
+    int i;
+
+    FUZZ_CHECK(s->user && strlen(s->user) <= SD_USER_MAX, "user too long");
+    FUZZ_CHECK(s->role && strlen(s->role) <= SD_ROLE_MAX, "role too long");
+    FUZZ_CHECK(strlen(s->csrf) == SD_CSRF_LEN, "csrf of %zu characters",
+               strlen(s->csrf));
+    for (i = 0; i < SD_CSRF_LEN; i++) {
+        FUZZ_CHECK(b64c((unsigned char)s->csrf[i]), "csrf has 0x%02x",
+                   (unsigned char)s->csrf[i]);
+    }
+    FUZZ_CHECK(s->notes != NULL, "decoded notes array is NULL");
+    for (i = 0; i < s->notes->nelts; i++) {
+        const char *n = APR_ARRAY_IDX(s->notes, i, const char *);
+        FUZZ_CHECK(n && strlen(n) <= SD_NOTE_MAX, "note %d too long", i);
+    }
+}
+
+static apr_uint64_t get64(const uint8_t *p, size_t size, size_t at)
+{
+    apr_uint64_t v = 0;
+    size_t i;
+
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | (size ? p[(at + i) % size] : 0);
+    }
+    return v;
+}
+
+static void part_a(apr_pool_t *pool, const uint8_t *data, size_t size)
+{
+    char *in = fuzz_dup(data, size, 0);
+    sd_session_t *s = (sd_session_t *)(void *)"unset", *s2 = NULL;
+    char *enc = NULL;
+    apr_size_t elen;
+    apr_status_t rv;
+
+    rv = sd_record_decode(pool, in, size, &s);
+    FUZZ_CHECK(rv == APR_SUCCESS || rv == APR_EINVAL, "status %d", (int)rv);
+    if (rv != APR_SUCCESS) {
+        FUZZ_CHECK(s == NULL, "failure but *s is set");
+        free(in);
+        return;
+    }
+    FUZZ_CHECK(s != NULL, "success with NULL session");
+    check_limits(s);
+    elen = sd_record_encode(pool, s, &enc);
+    FUZZ_CHECK(elen == size && memcmp(enc, in, size) == 0,
+               "encode(decode(x)) != x (%zu vs %zu bytes)", (size_t)elen,
+               size);
+    rv = sd_record_decode(pool, enc, elen, &s2);
+    FUZZ_CHECK(rv == APR_SUCCESS, "re-encoded record does not decode");
+    same_session(s, s2, "decode(encode(decode(x)))");
+    free(in);
+}
+
+static void part_b(apr_pool_t *pool, const uint8_t *data, size_t size)
+{
+    char *buf = fuzz_dup(data, size, 1);
+    const char *piece[3 + MAX_NOTES];
+    int np = 0, i, expect_ok;
+    size_t at = 0, expect_len;
+    sd_session_t s, *d = NULL;
+    char *enc = NULL;
+    apr_size_t elen;
+    apr_status_t rv;
+
+    /* Pieces: NUL-separated C strings of the input. */
+    while (np < 3 + MAX_NOTES && at <= size) {
+        piece[np++] = buf + at;
+        at += strlen(buf + at) + 1;
+    }
+    memset(&s, 0, sizeof(s));
+    s.user = np > 0 ? piece[0] : NULL;
+    s.role = np > 1 ? piece[1] : NULL;
+    if (np > 2) {
+        strncpy(s.csrf, piece[2], SD_CSRF_LEN);
+    }
+    s.csrf[SD_CSRF_LEN] = '\0';
+    s.cred_stamp = get64(data, size, 0);
+    s.ua_hash = sd_hash64((const char *)data, size);
+    s.visits = get64(data, size, 8);
+    s.notes = apr_array_make(pool, 4, sizeof(const char *));
+    for (i = 3; i < np; i++) {
+        APR_ARRAY_PUSH(s.notes, const char *) = piece[i];
+    }
+
+    expect_ok = strlen(s.user ? s.user : "") <= SD_USER_MAX &&
+                strlen(s.role ? s.role : "") <= SD_ROLE_MAX &&
+                strlen(s.csrf) == SD_CSRF_LEN;
+    for (i = 0; i < SD_CSRF_LEN && expect_ok; i++) {
+        expect_ok = b64c((unsigned char)s.csrf[i]);
+    }
+    expect_len = 2 + 4 + strlen(s.user ? s.user : "") + 4 +
+                 strlen(s.role ? s.role : "") + SD_CSRF_LEN + 24 + 4;
+    for (i = 0; i < s.notes->nelts; i++) {
+        const char *n = APR_ARRAY_IDX(s.notes, i, const char *);
+        expect_len += 4 + strlen(n);
+        if (strlen(n) > SD_NOTE_MAX) {
+            expect_ok = 0;
+        }
+    }
+
+    elen = sd_record_encode(pool, &s, &enc);
+    FUZZ_CHECK(elen == expect_len, "encoded %zu bytes, layout says %zu",
+               (size_t)elen, expect_len);
+    rv = sd_record_decode(pool, enc, elen, &d);
+    FUZZ_CHECK((rv == APR_SUCCESS) == expect_ok,
+               "decode(encode(s)) %s, expected %s",
+               rv == APR_SUCCESS ? "succeeded" : "failed",
+               expect_ok ? "success" : "failure");
+    if (rv == APR_SUCCESS) {
+        if (s.user == NULL) {
+            s.user = "";
+        }
+        if (s.role == NULL) {
+            s.role = "";
+        }
+        same_session(&s, d, "decode(encode(s))");
+        /* Any strict prefix, or one trailing byte, is refused. */
+        FUZZ_CHECK(sd_record_decode(pool, enc, elen - 1 - (size % elen),
+                                    &d) == APR_EINVAL,
+                   "a truncated record decodes");
+        {
+            char *longer = malloc(elen + 1);
+            memcpy(longer, enc, elen);
+            longer[elen] = (char)(size & 0xff);
+            FUZZ_CHECK(sd_record_decode(pool, longer, elen + 1, &d) ==
+                           APR_EINVAL,
+                       "a record with a trailing byte decodes");
+            free(longer);
+        }
+    }
+    free(buf);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    return fuzz_apr_init();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    apr_pool_t *pool = fuzz_pool();
+    sd_session_t *m;
+
+    part_a(pool, data, size);
+    part_b(pool, data, size);
+
+    /* sd_session_make: a fresh, well-formed token, empty notes. Only
+     * sometimes: it reads the random source. */
+    if (size > 0 && data[0] == 0xD5 && size % 8 == 0) {
+        char *user = apr_pstrndup(pool, (const char *)data + 1,
+                                  size > 16 ? 15 : size - 1);
+        m = sd_session_make(pool, user, NULL);
+        FUZZ_CHECK(m != NULL, "sd_session_make failed");
+        FUZZ_CHECK(sd_id_wellformed(m->csrf, strlen(m->csrf)),
+                   "sd_session_make token \"%s\" not well-formed", m->csrf);
+        FUZZ_CHECK(strcmp(m->user, user) == 0 && strcmp(m->role, "") == 0 &&
+                       m->notes && m->notes->nelts == 0 && m->visits == 0,
+                   "sd_session_make fields");
+    }
+
+    apr_pool_destroy(pool);
+    return 0;
+}
