@@ -375,11 +375,7 @@ static int login_post(request_rec *r)
         }
     }
 
-    if (!sd_username_valid(user, strlen(user)) ||
-        !sdemo_check_credentials(r, user, pw, &role, &hash)) {
-        if (!sd_username_valid(user, strlen(user)))
-            /* Same time as a real check: one bcrypt run either way. */
-            sd_password_check(NULL, pw, NULL);
+    if (!sdemo_check_credentials(r, user, pw, &role, &hash)) {
         log_login(r, 0, user, NULL);
         if (st)
             sd_store_count(st, SD_COUNT_LOGIN_FAILED);
