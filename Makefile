@@ -59,7 +59,7 @@ APR_LIBS = $(shell apu-1-config --link-ld --libs) $(shell apr-1-config --link-ld
 UNIT_SRC := $(wildcard t/unit/test_*.c)
 UNIT_BIN := $(patsubst t/unit/%.c,build/unit/%.t,$(UNIT_SRC))
 
-build/unit/%.t: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(wildcard src/*.h) $(STAMP)
+build/unit/%.t: t/unit/%.c $(wildcard t/unit/*.h) $(CORE_SRC) $(wildcard src/*.h) $(STAMP)
 	@mkdir -p build/unit
 	$(CC) -std=gnu99 -g -O1 $(WARN) $(SAN) -Isrc -It/unit $(APR_CFLAGS) -o $@ $< $(CORE_SRC) $(APR_LIBS)
 

@@ -37,52 +37,19 @@
 #define T0 1700000000 /* "now" at the start of every scenario */
 
 static apr_pool_t *pool;
+
+#include "store_util.h"
 static const char *dir; /* this run's directory under /tmp */
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static void *heap_segs[256];
-static int nheap;
-
-static void key_n(sd_key_t *k, const char *tag, int n)
-{
-    char s[64];
-    int l = snprintf(s, sizeof s, "%s-%d", tag, n);
-    sd_sha256(s, (apr_size_t)l, k->b);
-}
-
-static sd_store_params_t params(apr_uint64_t cap, apr_uint64_t mem,
-                                apr_uint32_t maxd, sd_when_full_t w)
-{
-    sd_store_params_t p;
-    p.capacity = cap;
-    p.memory = mem;
-    p.max_data = maxd;
-    p.when_full = w;
-    return p;
-}
-
 /* A fresh store on calloc'd memory, freed at the end. */
 static sd_store_t *heap_store(apr_uint64_t cap, apr_uint64_t mem,
                               apr_uint32_t maxd, sd_when_full_t w)
 {
-    sd_store_params_t p = params(cap, mem, maxd, w);
-    apr_size_t size = sd_store_size(&p);
-    void *base = calloc(1, size);
-    sd_store_t *st = NULL;
-    apr_status_t rv;
-
-    if (nheap < 256) {
-        heap_segs[nheap++] = base;
-    }
-    rv = sd_store_format(pool, base, size, &p, &st);
-    if (rv != APR_SUCCESS) {
-        diag("sd_store_format failed: %d", rv);
-        return NULL;
-    }
-    return st;
+    return heap_store_at(cap, mem, maxd, w, NULL, NULL);
 }
 
 /* Record data: 4 bytes of salt, then bytes derived from the key and the
@@ -1154,8 +1121,6 @@ static void test_extreme_times(void)
 
 int main(void)
 {
-    int i;
-
     apr_initialize();
     apr_pool_create(&pool, NULL);
     dir = apr_psprintf(pool, "/tmp/sd-snapshot-test.%ld", (long)getpid());
@@ -1173,9 +1138,7 @@ int main(void)
     test_extreme_times();
     test_parse_random();
     remove_tree(dir, 0);
-    for (i = 0; i < nheap; i++) {
-        free(heap_segs[i]);
-    }
+    heap_free_all();
     apr_pool_destroy(pool);
     apr_terminate();
     return done_testing();

@@ -33,59 +33,13 @@
 
 static apr_pool_t *pool;
 
+#include "store_util.h"
+
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Heap segments to free at the end (LeakSanitizer watches). */
-static void *heap_segs[64];
-static int nheap;
-
-static void key_n(sd_key_t *k, const char *tag, int n)
-{
-    char s[64];
-    int l = snprintf(s, sizeof s, "%s-%d", tag, n);
-    sd_sha256(s, (apr_size_t)l, k->b);
-}
-
-static sd_store_params_t params(apr_uint64_t cap, apr_uint64_t mem,
-                                apr_uint32_t maxd, sd_when_full_t w)
-{
-    sd_store_params_t p;
-    p.capacity = cap;
-    p.memory = mem;
-    p.max_data = maxd;
-    p.when_full = w;
-    return p;
-}
-
-/* A fresh store on calloc'd memory. */
-static sd_store_t *heap_store(apr_uint64_t cap, apr_uint64_t mem,
-                              apr_uint32_t maxd, sd_when_full_t w, void **basep,
-                              apr_size_t *sizep)
-{
-    sd_store_params_t p = params(cap, mem, maxd, w);
-    apr_size_t size = sd_store_size(&p);
-    void *base = calloc(1, size);
-    sd_store_t *st = NULL;
-    apr_status_t rv;
-
-    if (nheap < 64) {
-        heap_segs[nheap++] = base;
-    }
-    rv = sd_store_format(pool, base, size, &p, &st);
-    if (rv != APR_SUCCESS) {
-        diag("sd_store_format failed: %d", rv);
-        return NULL;
-    }
-    if (basep) {
-        *basep = base;
-    }
-    if (sizep) {
-        *sizep = size;
-    }
-    return st;
-}
+#define heap_store heap_store_at
 
 /* Record data: 4 bytes of salt, then bytes derived from the key and the
  * salt, so any reader can tell a record is whole and is this key's. */
@@ -1790,8 +1744,6 @@ static void test_evict_hook(void)
 
 int main(void)
 {
-    int i;
-
     apr_initialize();
     apr_pool_create(&pool, NULL);
     test_params();
@@ -1824,9 +1776,7 @@ int main(void)
     test_churn("churn", 4096, 1 << 20, 512, 1.0);
     test_churn("churn with eviction", 200, 64 << 10, 512, 1.0);
     test_crash();
-    for (i = 0; i < nheap; i++) {
-        free(heap_segs[i]);
-    }
+    heap_free_all();
     apr_pool_destroy(pool);
     apr_terminate();
     return done_testing();
