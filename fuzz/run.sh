@@ -20,6 +20,9 @@
 # non-zero when any harness crashed or could not run.
 
 set -u
+# libFuzzer status lines can carry raw bytes (DE: "..."): parse as bytes.
+LC_ALL=C
+export LC_ALL
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD:-$top/build/fuzz}
