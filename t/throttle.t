@@ -24,6 +24,12 @@ for my $u (qw(alice ghost)) {
     ok(!defined $res->header('Set-Cookie'), "$u: no cookie");
 }
 is($cl->()->login('alice', 'wonderland')->code, 429, 'alice with the right password while throttled: 429');
+
+# The counters live in shared memory that outlives restarts, like sessions.
+ok($h->graceful, 'graceful restart') or diag($h->why);
+is($cl->()->login('alice', 'wonderland')->code, 429, 'after a graceful restart: alice still 429');
+ok($h->restart, 'plain restart') or diag($h->why);
+is($cl->()->login('ghost', 'x')->code, 429, 'after a plain restart: ghost still 429');
 is($cl->()->login('admin', 'secret')->code, 303, 'another user from the same address still logs in');
 
 my $st = status_json(SDemo::Client->new(base => $h->base, jar => 0));
