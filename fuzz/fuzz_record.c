@@ -11,7 +11,10 @@
  *     is within its limit (user, role <= 128 bytes, token 43 base64url
  *     characters, notes <= 1000 bytes), giving back the same fields; the
  *     encoded length is the documented layout's.
- * Also: sd_session_make gives a well-formed token and empty notes.
+ * Also: sd_session_make gives a well-formed token and empty notes;
+ * sd_record_user / sd_record_is_user agree with the decoder on records it
+ * accepts, need only the user field (a prefix), and on any input give a
+ * name that sd_record_is_user confirms.
  */
 #include <apr_strings.h>
 #include <apr_tables.h>
@@ -86,7 +89,16 @@ static void part_a(apr_pool_t *pool, const uint8_t *data, size_t size)
     char *enc = NULL;
     apr_size_t elen;
     apr_status_t rv;
+    const char *peeked;
 
+    /* sd_record_user / sd_record_is_user read the user field only. */
+    peeked = sd_record_user(pool, in, size);
+    if (peeked != NULL) {
+        FUZZ_CHECK(strlen(peeked) <= SD_USER_MAX && size >= 6 + strlen(peeked),
+                   "sd_record_user gave %zu bytes", strlen(peeked));
+        FUZZ_CHECK(sd_record_is_user(in, size, peeked),
+                   "sd_record_is_user(\"%s\") is false", peeked);
+    }
     rv = sd_record_decode(pool, in, size, &s);
     FUZZ_CHECK(rv == APR_SUCCESS || rv == APR_EINVAL, "status %d", (int)rv);
     if (rv != APR_SUCCESS) {
@@ -96,6 +108,24 @@ static void part_a(apr_pool_t *pool, const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(s != NULL, "success with NULL session");
     check_limits(s);
+    {
+        size_t ul = strlen(s->user);
+        const char *u;
+        FUZZ_CHECK(peeked != NULL && strcmp(peeked, s->user) == 0,
+                   "sd_record_user is not the decoded user");
+        FUZZ_CHECK(sd_record_is_user(in, size, s->user),
+                   "sd_record_is_user(decoded user) is false");
+        FUZZ_CHECK(!sd_record_is_user(in, size,
+                                      apr_pstrcat(pool, s->user, "x", NULL)),
+                   "sd_record_is_user(user + \"x\") is true");
+        /* The user field is all it needs: a prefix that holds it is
+         * enough, one byte less is not. */
+        u = sd_record_user(pool, in, 6 + ul);
+        FUZZ_CHECK(u != NULL && strcmp(u, s->user) == 0,
+                   "sd_record_user of the %zu-byte prefix", 6 + ul);
+        FUZZ_CHECK(sd_record_user(pool, in, 5 + ul) == NULL,
+                   "sd_record_user of a prefix without the whole user");
+    }
     elen = sd_record_encode(pool, s, &enc);
     FUZZ_CHECK(elen == size && memcmp(enc, in, size) == 0,
                "encode(decode(x)) != x (%zu vs %zu bytes)", (size_t)elen,

@@ -10,8 +10,8 @@
 #   FUZZ_BUILD   where the binaries are (default build/fuzz)
 #
 # Each harness NAME runs build/fuzz/fuzz_NAME on its own corpus copy,
-# build/fuzz/corpus-NAME (seeded from fuzz/corpus/NAME; new inputs stay
-# there between runs), with fuzz/dict/NAME.dict when there is one, as one
+# build/fuzz/corpus-NAME (seeded from fuzz/corpus/NAME and the past
+# findings fuzz/crashes/NAME-*; new inputs stay there between runs), with fuzz/dict/NAME.dict when there is one, as one
 # process and one job (-workers=1 -jobs=1). Its log is
 # build/fuzz/logs/NAME.log, a crash build/fuzz/NAME-crash-* (or
 # NAME-timeout-*, NAME-leak-*, NAME-oom-*).
@@ -57,11 +57,11 @@ for name in "$@"; do
         continue
     fi
     mkdir -p "$corpus"
-    if [ -d "$top/fuzz/corpus/$name" ]; then
-        for f in "$top/fuzz/corpus/$name"/*; do
-            [ -f "$f" ] && cp -n "$f" "$corpus/" 2>/dev/null
-        done
-    fi
+    # Seeds, and the inputs of past findings (fuzz/crashes/NAME-*), which
+    # are replayed first thing, so a regression stops the run at once.
+    for f in "$top/fuzz/corpus/$name"/* "$top/fuzz/crashes/$name"-*; do
+        [ -f "$f" ] && cp -n "$f" "$corpus/" 2>/dev/null
+    done
     dict=
     [ -f "$top/fuzz/dict/$name.dict" ] && dict=-dict=$top/fuzz/dict/$name.dict
     # With -jobs, libFuzzer runs the fuzzing in a child whose output goes to

@@ -901,15 +901,20 @@ apr_status_t sd_store_get(sd_store_t *st, const sd_key_t *key,
         meta->last_access = e->last_access;
         meta->version = e->version;
     }
-    if (now > e->last_access)
+    /* Times are whole seconds, so the LRU order can only change once a
+     * second per session: a session already touched this second stays
+     * where it is, and a hot session read by many processes at once does
+     * not bounce the list heads between their CPUs on every request. */
+    if (now > e->last_access) {
         e->last_access = now;
+        if (sp->lru_head != i) {
+            lru_unlink(st, s, sp, i);
+            FAULT(10);
+            lru_push_head(st, s, sp, i);
+        }
+    }
     if (meta)
         meta->expires = expiry_of(e);
-    if (sp->lru_head != i) {
-        lru_unlink(st, s, sp, i);
-        FAULT(10);
-        lru_push_head(st, s, sp, i);
-    }
     if (len)
         *len = WHERE_LEN(e->where);
     if (buf)
@@ -967,11 +972,12 @@ apr_status_t sd_store_replace(sd_store_t *st, const sd_key_t *key,
     chunks_free(st, s, sp, old);
     FAULT(7);
     e->version++;
-    if (now > e->last_access)
+    if (now > e->last_access) {
         e->last_access = now;
-    if (sp->lru_head != i) {
-        lru_unlink(st, s, sp, i);
-        lru_push_head(st, s, sp, i);
+        if (sp->lru_head != i) {
+            lru_unlink(st, s, sp, i);
+            lru_push_head(st, s, sp, i);
+        }
     }
     stripe_unlock(sp);
     report_evictions(st, &ev);
