@@ -4,7 +4,7 @@
 set -e
 PKGS="apache2 apache2-dev apache2-utils libapr1-dev libaprutil1-dev libssl-dev
       libapache2-mod-perl2 libwww-perl libjson-pp-perl perl gcc make
-      fail2ban"
+      fail2ban openssl"
 [ -n "$SD_EXTRA_PKGS" ] && PKGS="$PKGS $SD_EXTRA_PKGS"
 missing=""
 for p in $PKGS; do
