@@ -20,7 +20,7 @@
  *  - after a load the store passes sd_store_validate; loaded sessions are
  *    never more than the records that are in size, have times that
  *    sd_store_restore accepts (created >= 0, created <= last_access <=
- *    now + 1 day) and have not expired at now; *loaded is the sessions in
+ *    now + 1 day, timeouts of at most a year) and have not expired at now; *loaded is the sessions in
  *    the store afterwards; under "refuse", when all such
  *    records have distinct keys and fit, every one of them is loaded;
  *  - every live session is byte for byte one of the file's records (key,
@@ -144,11 +144,13 @@ static int ref_expired(const rec_t *r)
 }
 
 /* Times sd_store_restore accepts (sd_store.h): not before 1970, last
- * access not before creation nor more than a day past now. */
+ * access not before creation nor more than a day past now, timeouts of at
+ * most a year. */
 static int ref_sane(const rec_t *r)
 {
     return r->created >= 0 && r->last_access >= r->created &&
-           r->last_access <= NOW + 86400;
+           r->last_access <= NOW + 86400 && r->idle <= 31536000 &&
+           r->max_age <= 31536000;
 }
 
 static int same_rec(const rec_t *a, const rec_t *b)

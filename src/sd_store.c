@@ -77,6 +77,7 @@
 #define SD_RECLAIM_SCAN 4         /* LRU-tail entries looked at per insert */
 #define SD_SWEEP_SCAN 16          /* entries the sweep looks at per insert */
 #define SD_CAPACITY_MAX 10000000ULL
+#define SD_TIMEOUT_MAX 31536000   /* a year: the directives' own limit */
 #define SD_ALIGN(x) (((x) + 63) & ~(apr_size_t)63)
 
 #define SD_FREE 0
@@ -856,7 +857,8 @@ apr_status_t sd_store_restore(sd_store_t *st, const sd_key_t *key,
     /* Times come from a file or another store: only sane ones (not before
      * 1970, last access not before creation nor in the future) go in, so
      * no later expiry arithmetic can overflow. */
-    if (created < 0 || last_access < created || last_access > now + 86400)
+    if (created < 0 || last_access < created || last_access > now + 86400 ||
+        idle > SD_TIMEOUT_MAX || max_age > SD_TIMEOUT_MAX)
         return APR_EINVAL;
     probe.created = created;
     probe.last_access = last_access;

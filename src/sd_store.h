@@ -194,7 +194,8 @@ apr_uint64_t sd_store_migrate(sd_store_t *from, sd_store_t *to,
 
 /** Insert a session with its times as they were (restore/migration).
  *  APR_NOTFOUND if it has ended by @a now; APR_EINVAL for impossible times
- *  (before 1970, last access before creation or a day past @a now). */
+ *  (before 1970, last access before creation or a day past @a now) or
+ *  timeouts over a year (more than any directive allows). */
 apr_status_t sd_store_restore(sd_store_t *st, const sd_key_t *key,
                               const void *data, apr_size_t len,
                               apr_int64_t created, apr_int64_t last_access,

@@ -1104,21 +1104,25 @@ static void test_extreme_times(void)
     apr_uint64_t loaded = 0;
     const char *why = NULL;
     apr_status_t rv;
-    sd_key_t k[4];
+    sd_key_t k[6];
     int i;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 6; i++) {
         key_n(&k[i], "extreme", i);
     }
-    snap_begin(&hb, "SDSNAP01", 4);
+    snap_begin(&hb, "SDSNAP01", 6);
     snap_record(&hb, &k[0], INT64_MIN, T0, 1800, 28800, 20, 20);
     snap_record(&hb, &k[1], T0, INT64_MAX - 5, 1800, 28800, 3, 3);
     snap_record(&hb, &k[2], T0, T0 - 10, 1800, 28800, 5, 5);
     snap_record(&hb, &k[3], T0, T0, 1800, 28800, 7, 7);
+    /* Timeouts beyond any directive's limit (a year): refused too. */
+    snap_record(&hb, &k[4], T0, T0, 0xffffffffu, 28800, 7, 7);
+    snap_record(&hb, &k[5], T0, T0, 1800, 31536001, 7, 7);
     snap_end(&hb);
     rv = sd_snapshot_parse(to, hb.b, hb.len, T0, &loaded, &why);
     ok(rv == APR_SUCCESS && loaded == 1,
-       "extreme or impossible times: those records are skipped, the sane one "
+       "extreme or impossible times or timeouts: those records are skipped, "
+       "the sane one "
        "loads (rv %d, loaded %llu)", rv, (unsigned long long)loaded);
     validate_ok(to, "extreme times");
     free(hb.b);
