@@ -967,6 +967,10 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
     }
     if (rv != APR_SUCCESS)
         return NULL;
+    /* The store has just marked the session used at this request: that is
+     * its last access now, and what its expiry counts from. */
+    if (ss->meta.last_access < sdemo_now(r))
+        ss->meta.last_access = sdemo_now(r);
     if (sd_record_decode(main->pool, buf, len, &ss->s) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "SDEMO00021: session %s holds a damaged record; it is "

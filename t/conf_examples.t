@@ -44,7 +44,9 @@ sub configtest {
     open my $fh, '>', $file or die "write $file: $!";
     print $fh $text;
     close $fh;
-    my $out = `'$httpd' -t -f '$file' 2>&1`;
+    # Under SANITIZE=1 the module needs the ASan runtime preloaded.
+    my $env = $ENV{SDEMO_HTTPD_ENV} || '';
+    my $out = `env $env '$httpd' -t -f '$file' 2>&1`;
     return ($? >> 8, $out);
 }
 
