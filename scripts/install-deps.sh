@@ -3,7 +3,7 @@
 # As root: apt-get installs what is missing. Otherwise: print the command.
 set -e
 PKGS="apache2 apache2-dev apache2-utils libapr1-dev libaprutil1-dev libssl-dev
-      libapache2-mod-perl2 libwww-perl libjson-pp-perl perl gcc make
+      libapache2-mod-perl2 libwww-perl libhtml-form-perl libjson-pp-perl perl gcc make
       fail2ban openssl"
 [ -n "$SD_EXTRA_PKGS" ] && PKGS="$PKGS $SD_EXTRA_PKGS"
 missing=""
