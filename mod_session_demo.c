@@ -942,17 +942,14 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
     buf = apr_palloc(main->pool, cap);
     rv = sd_store_get(st, &ss->key, sdemo_now(r), buf, cap, &len, &ss->meta);
     if (rv == APR_SUCCESS && len > cap) {
-        /* Too big for the first buffer: look again with the right size,
-         * keeping the times the first look saw. */
-        sd_meta_t first = ss->meta;
-        cap = len;
+        /* Bigger than the usual buffer: look again with room for the
+         * largest record the store allows (a record never exceeds it). */
+        sd_store_params_t p;
+        sd_store_params(st, &p);
+        cap = p.max_data;
         buf = apr_palloc(main->pool, cap);
         rv = sd_store_get(st, &ss->key, sdemo_now(r), buf, cap, &len,
                           &ss->meta);
-        ss->meta.created = first.created;
-        ss->meta.last_access = first.last_access;
-        if (rv == APR_SUCCESS && len > cap)
-            rv = APR_EAGAIN; /* it grew again meanwhile: anonymous now */
     }
     if (rv == APR_TIMEUP) {
         sd_session_t *gone;
@@ -1287,53 +1284,6 @@ static int check_authn(request_rec *r)
 }
 
 /* ---------------------------------------------------------------------
- * mod_status
- * --------------------------------------------------------------------- */
-
-static int status_hook(request_rec *r, int flags)
-{
-    sd_store_stats_t s;
-    if (!sdemo_store())
-        return OK;
-    sd_store_stats(sdemo_store(), &s);
-    if (flags & AP_STATUS_SHORT) {
-        ap_rprintf(r,
-                   "SessionDemoStore: %s\n"
-                   "SessionDemoCapacity: %" APR_UINT64_T_FMT "\n"
-                   "SessionDemoSessions: %" APR_UINT64_T_FMT "\n"
-                   "SessionDemoMemoryUsed: %" APR_UINT64_T_FMT "\n"
-                   "SessionDemoMemoryTotal: %" APR_UINT64_T_FMT "\n"
-                   "SessionDemoLoginsOk: %" APR_UINT64_T_FMT "\n"
-                   "SessionDemoLoginsFailed: %" APR_UINT64_T_FMT "\n"
-                   "SessionDemoLoginsThrottled: %" APR_UINT64_T_FMT "\n"
-                   "SessionDemoHits: %" APR_UINT64_T_FMT "\n"
-                   "SessionDemoMisses: %" APR_UINT64_T_FMT "\n"
-                   "SessionDemoExpirations: %" APR_UINT64_T_FMT "\n"
-                   "SessionDemoEvictions: %" APR_UINT64_T_FMT "\n",
-                   sdemo_store_kind(), s.capacity, s.sessions, s.memory_used,
-                   s.memory_total, s.logins_ok, s.logins_failed,
-                   s.logins_throttled, s.hits, s.misses, s.expirations,
-                   s.evictions);
-        return OK;
-    }
-    ap_rprintf(r,
-               "<hr>\n<h2>Server sessions (mod_session_demo)</h2>\n"
-               "<dl><dt>Store: %s, %" APR_UINT64_T_FMT " of %"
-               APR_UINT64_T_FMT " sessions, %" APR_UINT64_T_FMT " of %"
-               APR_UINT64_T_FMT " bytes of data</dt>\n"
-               "<dt>Logins: %" APR_UINT64_T_FMT " ok, %" APR_UINT64_T_FMT
-               " failed, %" APR_UINT64_T_FMT " throttled</dt>\n"
-               "<dt>Lookups: %" APR_UINT64_T_FMT " hits, %" APR_UINT64_T_FMT
-               " misses; %" APR_UINT64_T_FMT " expirations, %"
-               APR_UINT64_T_FMT " evictions</dt></dl>\n",
-               sdemo_store_kind(), s.sessions, s.capacity, s.memory_used,
-               s.memory_total, s.logins_ok, s.logins_failed,
-               s.logins_throttled, s.hits, s.misses, s.expirations,
-               s.evictions);
-    return OK;
-}
-
-/* ---------------------------------------------------------------------
  * Lifecycle
  * --------------------------------------------------------------------- */
 
@@ -1645,7 +1595,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_check_authn(check_authn, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_handler(dispatch, NULL, NULL, APR_HOOK_MIDDLE);
-    APR_OPTIONAL_HOOK(ap, status_hook, status_hook, NULL, NULL,
+    APR_OPTIONAL_HOOK(ap, status_hook, sdemo_status_hook, NULL, NULL,
                       APR_HOOK_MIDDLE);
 }
 

@@ -14,6 +14,7 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "util_script.h"
+#include "mod_status.h"
 #include "apr_strings.h"
 
 #include "sdemo_private.h"
@@ -716,9 +717,77 @@ int sdemo_logout_handler(request_rec *r)
  * Status
  * --------------------------------------------------------------------- */
 
+/* The store's figures, once: the status page (HTML and JSON) and
+ * mod_status's /server-status (HTML and ?auto) all render this table. */
+typedef struct {
+    const char *json;           /* JSON field (SPEC B12) */
+    const char *auto_key;       /* /server-status?auto key */
+    const char *label;          /* HTML row */
+    apr_size_t offset;          /* in sd_store_stats_t */
+} sdemo_figure_t;
+
+#define FIGURE(json, key, label, field)                                          {json, "SessionDemo" key, label, APR_OFFSETOF(sd_store_stats_t, field)}
+
+static const sdemo_figure_t figures[] = {
+    FIGURE("capacity", "Capacity", "Capacity (sessions)", capacity),
+    FIGURE("sessions", "Sessions", "Live sessions", sessions),
+    FIGURE("memory_used", "MemoryUsed", "Memory used (bytes)", memory_used),
+    FIGURE("memory_total", "MemoryTotal", "Memory total (bytes)",
+           memory_total),
+    FIGURE("logins_ok", "LoginsOk", "Logins ok", logins_ok),
+    FIGURE("logins_failed", "LoginsFailed", "Logins failed", logins_failed),
+    FIGURE("logins_throttled", "LoginsThrottled", "Logins throttled",
+           logins_throttled),
+    FIGURE("hits", "Hits", "Lookups that hit", hits),
+    FIGURE("misses", "Misses", "Lookups that missed", misses),
+    FIGURE("expirations", "Expirations", "Expirations", expirations),
+    FIGURE("evictions", "Evictions", "Evictions", evictions),
+    FIGURE("refusals", "Refusals", "Refused (store full)", refusals),
+    FIGURE("repairs", "Repairs", "Crash repairs", repairs),
+};
+#define NFIGURES (sizeof(figures) / sizeof(figures[0]))
+
+static apr_uint64_t figure(const sd_store_stats_t *s, const sdemo_figure_t *f)
+{
+    return *(const apr_uint64_t *)((const char *)s + f->offset);
+}
+
+static void figures_html(request_rec *r, const sd_store_stats_t *s)
+{
+    apr_size_t i;
+    ap_rputs("<table class=\"kv\">\n", r);
+    ap_rvputs(r, "<tr><th>Store</th><td>", esc(r, sdemo_store_kind()),
+              "</td></tr>\n", NULL);
+    for (i = 0; i < NFIGURES; i++)
+        ap_rprintf(r, "<tr><th>%s</th><td>%" APR_UINT64_T_FMT "</td></tr>\n",
+                   figures[i].label, figure(s, &figures[i]));
+    ap_rputs("</table>\n", r);
+}
+
+int sdemo_status_hook(request_rec *r, int flags)
+{
+    sd_store_stats_t s;
+    apr_size_t i;
+
+    if (!sdemo_store())
+        return OK;
+    sd_store_stats(sdemo_store(), &s);
+    if (flags & AP_STATUS_SHORT) {
+        ap_rvputs(r, "SessionDemoStore: ", sdemo_store_kind(), "\n", NULL);
+        for (i = 0; i < NFIGURES; i++)
+            ap_rprintf(r, "%s: %" APR_UINT64_T_FMT "\n", figures[i].auto_key,
+                       figure(&s, &figures[i]));
+        return OK;
+    }
+    ap_rputs("<hr>\n<h2>Server sessions (mod_session_demo)</h2>\n", r);
+    figures_html(r, &s);
+    return OK;
+}
+
 int sdemo_status_handler(request_rec *r)
 {
     sd_store_stats_t s;
+    apr_size_t i;
     int json;
 
     sdemo_security_headers(r);
@@ -734,50 +803,18 @@ int sdemo_status_handler(request_rec *r)
                         strncmp(r->args, "json&", 5) == 0));
     if (json) {
         ap_set_content_type(r, "application/json");
-        ap_rprintf(r,
-                   "{\"store\":%s,\"capacity\":%" APR_UINT64_T_FMT
-                   ",\"sessions\":%" APR_UINT64_T_FMT
-                   ",\"memory_used\":%" APR_UINT64_T_FMT
-                   ",\"memory_total\":%" APR_UINT64_T_FMT
-                   ",\"logins_ok\":%" APR_UINT64_T_FMT
-                   ",\"logins_failed\":%" APR_UINT64_T_FMT
-                   ",\"logins_throttled\":%" APR_UINT64_T_FMT
-                   ",\"hits\":%" APR_UINT64_T_FMT
-                   ",\"misses\":%" APR_UINT64_T_FMT
-                   ",\"expirations\":%" APR_UINT64_T_FMT
-                   ",\"evictions\":%" APR_UINT64_T_FMT
-                   ",\"refusals\":%" APR_UINT64_T_FMT
-                   ",\"repairs\":%" APR_UINT64_T_FMT "}\n",
-                   json_str(r->pool, sdemo_store_kind()), s.capacity,
-                   s.sessions, s.memory_used, s.memory_total, s.logins_ok,
-                   s.logins_failed, s.logins_throttled, s.hits, s.misses,
-                   s.expirations, s.evictions, s.refusals, s.repairs);
+        ap_rvputs(r, "{\"store\":", json_str(r->pool, sdemo_store_kind()),
+                  NULL);
+        for (i = 0; i < NFIGURES; i++)
+            ap_rprintf(r, ",\"%s\":%" APR_UINT64_T_FMT, figures[i].json,
+                       figure(&s, &figures[i]));
+        ap_rputs("}\n", r);
         return OK;
     }
     page_start(r, "Session store status");
-    ap_rputs("<div class=\"card wide\">\n<h1>Session store</h1>\n"
-             "<table class=\"kv\">\n",
-             r);
-    ap_rvputs(r, "<tr><th>Store</th><td>", esc(r, sdemo_store_kind()),
-              "</td></tr>\n", NULL);
-#define ROW(label, v)                                                        \
-    ap_rprintf(r, "<tr><th>%s</th><td>%" APR_UINT64_T_FMT "</td></tr>\n",    \
-               label, v)
-    ROW("Capacity (sessions)", s.capacity);
-    ROW("Live sessions", s.sessions);
-    ROW("Memory used (bytes)", s.memory_used);
-    ROW("Memory total (bytes)", s.memory_total);
-    ROW("Logins ok", s.logins_ok);
-    ROW("Logins failed", s.logins_failed);
-    ROW("Logins throttled", s.logins_throttled);
-    ROW("Lookups that hit", s.hits);
-    ROW("Lookups that missed", s.misses);
-    ROW("Expirations", s.expirations);
-    ROW("Evictions", s.evictions);
-    ROW("Refused (store full)", s.refusals);
-    ROW("Crash repairs", s.repairs);
-#undef ROW
-    ap_rputs("</table>\n<p class=\"muted\">As JSON: <a href=\"?json\">"
+    ap_rputs("<div class=\"card wide\">\n<h1>Session store</h1>\n", r);
+    figures_html(r, &s);
+    ap_rputs("<p class=\"muted\">As JSON: <a href=\"?json\">"
              "?json</a></p>\n</div>\n",
              r);
     page_end(r);

@@ -107,6 +107,7 @@ int sdemo_login_handler(request_rec *r);
 int sdemo_dashboard_handler(request_rec *r);
 int sdemo_logout_handler(request_rec *r);
 int sdemo_status_handler(request_rec *r);
+int sdemo_status_hook(request_rec *r, int flags);
 void sdemo_security_headers(request_rec *r);
 
 #endif
