@@ -16,7 +16,7 @@ HOST ?= 127.0.0.1
 SANITIZE ?=
 
 CORE_SRC := src/sd_sha256.c src/sd_id.c src/sd_cookie.c src/sd_form.c \
-            src/sd_record.c src/sd_passwd.c src/sd_store.c src/sd_throttle.c \
+            src/sd_record.c src/sd_passwd.c src/sd_shm.c src/sd_throttle.c \
             src/sd_snapshot.c src/sd_utf8.c
 GLUE_SRC := mod_session_demo.c sdemo_pages.c
 HDRS := $(wildcard src/*.h) sdemo_private.h
@@ -30,7 +30,7 @@ APXS_CFLAGS := $(foreach f,$(WARN) -Isrc -std=gnu99 $(SAN),-Wc,$(f))
 comma := ,
 APXS_LDFLAGS := $(if $(SAN),-Wl$(comma)-fsanitize=address$(comma)undefined)
 
-.PHONY: all deps run test unit install clean bench fuzz
+.PHONY: all deps deps-run run test unit install clean bench fuzz
 
 all: .libs/mod_session_demo.so
 
@@ -48,9 +48,12 @@ $(STAMP):
 	$(APXS) -c $(APXS_CFLAGS) $(APXS_LDFLAGS) -o mod_session_demo.la $(GLUE_SRC) $(CORE_SRC)
 
 deps:
-	@sh scripts/install-deps.sh
+	@sh scripts/install-deps.sh test
 
-run: deps all
+deps-run:
+	@sh scripts/install-deps.sh run
+
+run: deps-run all
 	@PORT=$(PORT) HOST=$(HOST) APXS=$(APXS) sh scripts/run-demo.sh
 
 # ---- unit tests: plain C against APR, no httpd -------------------------

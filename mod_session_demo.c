@@ -2,7 +2,7 @@
  * mod_session_demo: server-side sessions for Apache httpd 2.4.
  *
  * The browser holds only a random 256-bit ID in a cookie; the session's
- * data lives in a shared-memory store inside httpd (src/sd_store.c) that
+ * data lives in a shared-memory store inside httpd (src/sd_shm.c) that
  * every process and thread of the server sees, and that survives graceful
  * and plain restarts because it is created once in the parent and kept
  * across configuration generations.
@@ -53,8 +53,8 @@ module AP_MODULE_DECLARE_DATA session_demo_module;
 
 typedef struct {
     apr_shm_t *shm;                   /* the segment */
-    sd_store_t *store;                /* our handle on it */
-    sd_store_params_t params;         /* what it was formatted with */
+    sd_shm_t *store;                /* our handle on it */
+    sd_shm_params_t params;         /* what it was formatted with */
     apr_shm_t *throttle_shm;          /* login failure counters */
     sd_throttle_t *throttle;
     unsigned char secret[32];         /* HMAC key for login tokens */
@@ -94,7 +94,7 @@ static void *create_srv_cfg(apr_pool_t *p, server_rec *s)
     c->capacity = 10000;
     c->memory = 64 * 1024 * 1024;
     c->max_data = 16 * 1024;
-    c->when_full = SD_FULL_EVICT;
+    c->when_full = SD_SHM_FULL_EVICT;
     return c;
 }
 
@@ -293,9 +293,9 @@ static const char *set_when_full(cmd_parms *cmd, void *dc, const char *arg)
     if (err)
         return err;
     if (strcasecmp(arg, "evict") == 0)
-        sconf(cmd)->when_full = SD_FULL_EVICT;
+        sconf(cmd)->when_full = SD_SHM_FULL_EVICT;
     else if (strcasecmp(arg, "refuse") == 0)
-        sconf(cmd)->when_full = SD_FULL_REFUSE;
+        sconf(cmd)->when_full = SD_SHM_FULL_REFUSE;
     else
         return apr_psprintf(cmd->pool,
                             "SessionDemoWhenFull: '%s' is not 'evict' or "
@@ -767,7 +767,7 @@ static const char *cred_still_valid(request_rec *r, const sd_session_t *s)
  * Request helpers
  * --------------------------------------------------------------------- */
 
-sd_store_t *sdemo_store(void)
+sd_shm_t *sdemo_store(void)
 {
     return g ? g->store : NULL;
 }
@@ -775,13 +775,13 @@ sd_store_t *sdemo_store(void)
 /* Whole-store work (a scan of every session) runs one at a time across
  * the server, under Mutex session-demo, so that two scans never compete
  * for the stripe locks that requests need. */
-apr_uint64_t sdemo_delete_if(request_rec *r, sd_store_match_fn match,
+apr_uint64_t sdemo_delete_if(request_rec *r, sd_shm_match_fn match,
                              void *baton)
 {
     apr_uint64_t n;
     int locked = g && g->mutex &&
                  apr_global_mutex_lock(g->mutex) == APR_SUCCESS;
-    n = sd_store_delete_if(g->store, match, baton);
+    n = sd_shm_delete_if(g->store, match, baton);
     if (locked)
         apr_global_mutex_unlock(g->mutex);
     return n;
@@ -917,7 +917,7 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
     request_rec *main = r->main ? r->main : r;
     sdemo_session **cached, *ss;
     sdemo_dir_cfg *d;
-    sd_store_t *st = sdemo_store();
+    sd_shm_t *st = sdemo_store();
     const char *id, *why;
     apr_size_t len = 0, cap;
     char *buf;
@@ -940,15 +940,15 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
     /* The buffer is allocated before the lock is taken. */
     cap = 4096;
     buf = apr_palloc(main->pool, cap);
-    rv = sd_store_get(st, &ss->key, sdemo_now(r), buf, cap, &len, &ss->meta);
+    rv = sd_shm_get(st, &ss->key, sdemo_now(r), buf, cap, &len, &ss->meta);
     if (rv == APR_SUCCESS && len > cap) {
         /* Bigger than the usual buffer: look again with room for the
          * largest record the store allows (a record never exceeds it). */
-        sd_store_params_t p;
-        sd_store_params(st, &p);
+        sd_shm_params_t p;
+        sd_shm_params(st, &p);
         cap = p.max_data;
         buf = apr_palloc(main->pool, cap);
-        rv = sd_store_get(st, &ss->key, sdemo_now(r), buf, cap, &len,
+        rv = sd_shm_get(st, &ss->key, sdemo_now(r), buf, cap, &len,
                           &ss->meta);
     }
     if (rv == APR_TIMEUP) {
@@ -973,7 +973,7 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
                       "SDEMO00021: session %s holds a damaged record; it is "
                       "ended",
                       ss->prefix);
-        sd_store_delete(st, &ss->key);
+        sd_shm_delete(st, &ss->key);
         return NULL;
     }
     if ((why = cred_still_valid(main, ss->s)) != NULL) {
@@ -991,7 +991,7 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
                           "User-Agent than at login; the session is ended",
                           ss->prefix, sdemo_log_name(r->pool, ss->s->user),
                           main->useragent_ip);
-            sd_store_delete(st, &ss->key);
+            sd_shm_delete(st, &ss->key);
             return NULL;
         }
     }
@@ -1011,18 +1011,18 @@ int sdemo_session_update(request_rec *r, sdemo_session *ss,
                                        void *baton),
                          void *baton)
 {
-    sd_store_t *st = sdemo_store();
+    sd_shm_t *st = sdemo_store();
     sd_session_t *cur = ss->s;
     apr_uint32_t version = ss->meta.version;
-    sd_store_params_t p;
+    sd_shm_params_t p;
     char *buf = NULL;
     int tries;
 
-    sd_store_params(st, &p);
+    sd_shm_params(st, &p);
     for (tries = 0; tries < 1000; tries++) {
         sd_session_t *next = apr_pmemdup(r->pool, cur, sizeof(*cur));
         apr_size_t elen, len;
-        sd_meta_t meta;
+        sd_shm_meta_t meta;
         apr_status_t rv;
         char *enc;
         int rc;
@@ -1035,7 +1035,7 @@ int sdemo_session_update(request_rec *r, sdemo_session *ss,
         elen = sd_record_encode(r->pool, next, &enc);
         if (elen > p.max_data)
             return HTTP_REQUEST_ENTITY_TOO_LARGE;
-        rv = sd_store_replace(st, &ss->key, version, enc, elen, sdemo_now(r));
+        rv = sd_shm_replace(st, &ss->key, version, enc, elen, sdemo_now(r));
         if (rv == APR_SUCCESS) {
             ss->s = next;
             ss->meta.version = version + 1;
@@ -1049,7 +1049,7 @@ int sdemo_session_update(request_rec *r, sdemo_session *ss,
         /* Another request changed it first: start again from its copy. */
         if (!buf)
             buf = apr_palloc(r->pool, p.max_data);
-        rv = sd_store_get(st, &ss->key, sdemo_now(r), buf, p.max_data, &len,
+        rv = sd_shm_get(st, &ss->key, sdemo_now(r), buf, p.max_data, &len,
                           &meta);
         if (rv != APR_SUCCESS)
             return HTTP_NOT_FOUND;
@@ -1059,7 +1059,7 @@ int sdemo_session_update(request_rec *r, sdemo_session *ss,
                           "SDEMO00025: session %s holds a damaged record; "
                           "it is ended",
                           ss->prefix);
-            sd_store_delete(st, &ss->key);
+            sd_shm_delete(st, &ss->key);
             return HTTP_NOT_FOUND;
         }
         version = meta.version;
@@ -1071,7 +1071,7 @@ int sdemo_session_update(request_rec *r, sdemo_session *ss,
 void sdemo_session_end(request_rec *r, sdemo_session *ss, const char *why)
 {
     if (sdemo_store())
-        sd_store_delete(sdemo_store(), &ss->key);
+        sd_shm_delete(sdemo_store(), &ss->key);
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                   "SDEMO00023: session %s of user \"%s\" from %s ended: %s",
                   ss->prefix, sdemo_log_name(r->pool, ss->s->user),
@@ -1093,7 +1093,7 @@ int sdemo_session_start(request_rec *r, const char *user, const char *role,
                         const char *hash, sdemo_session **out)
 {
     sdemo_dir_cfg *d = sdemo_dconf(r);
-    sd_store_t *st = sdemo_store();
+    sd_shm_t *st = sdemo_store();
     sdemo_session *ss = apr_pcalloc(r->pool, sizeof(*ss));
     const char *ua = apr_table_get(r->headers_in, "User-Agent");
     char id[SD_ID_LEN + 1];
@@ -1121,7 +1121,7 @@ int sdemo_session_start(request_rec *r, const char *user, const char *role,
     sd_id_key(id, SD_ID_LEN, &ss->key);
     sd_key_prefix(&ss->key, ss->prefix);
     len = sd_record_encode(r->pool, ss->s, &enc);
-    rv = sd_store_create(st, &ss->key, enc, len, sdemo_now(r),
+    rv = sd_shm_create(st, &ss->key, enc, len, sdemo_now(r),
                          (apr_uint32_t)d->idle, (apr_uint32_t)d->max_age);
     if (rv == APR_ENOSPC) {
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
@@ -1329,9 +1329,9 @@ static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 static apr_status_t store_setup(server_rec *s, const sdemo_srv_cfg *sc)
 {
     apr_pool_t *pp = s->process->pool;
-    sd_store_params_t p;
+    sd_shm_params_t p;
     apr_shm_t *shm;
-    sd_store_t *st;
+    sd_shm_t *st;
     const char *why;
     apr_status_t rv;
     apr_size_t size;
@@ -1339,21 +1339,21 @@ static apr_status_t store_setup(server_rec *s, const sdemo_srv_cfg *sc)
     p.capacity = sc->capacity;
     p.memory = sc->memory;
     p.max_data = (apr_uint32_t)sc->max_data;
-    p.when_full = (sd_when_full_t)sc->when_full;
-    if (sd_store_check_params(&p, &why) != APR_SUCCESS) {
+    p.when_full = (sd_shm_when_full_t)sc->when_full;
+    if (sd_shm_check_params(&p, &why) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                      "SDEMO00041: bad store settings: %s", why);
         return APR_EINVAL;
     }
     if (g->store && g->params.capacity == p.capacity &&
         g->params.memory == p.memory && g->params.max_data == p.max_data) {
-        sd_store_set_when_full(g->store, p.when_full);
+        sd_shm_set_when_full(g->store, p.when_full);
         g->params.when_full = p.when_full;
-        sd_store_set_log(g->store, store_log, s);
-        sd_store_set_evict_hook(g->store, store_evicted, s);
+        sd_shm_set_log(g->store, store_log, s);
+        sd_shm_set_evict_hook(g->store, store_evicted, s);
         return APR_SUCCESS;
     }
-    size = sd_store_size(&p);
+    size = sd_shm_size(&p);
     rv = apr_shm_create(&shm, size, NULL, pp);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
@@ -1363,7 +1363,7 @@ static apr_status_t store_setup(server_rec *s, const sdemo_srv_cfg *sc)
                      size);
         return rv;
     }
-    rv = sd_store_format(pp, apr_shm_baseaddr_get(shm), apr_shm_size_get(shm),
+    rv = sd_shm_format(pp, apr_shm_baseaddr_get(shm), apr_shm_size_get(shm),
                          &p, &st);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
@@ -1371,16 +1371,16 @@ static apr_status_t store_setup(server_rec *s, const sdemo_srv_cfg *sc)
         apr_shm_destroy(shm);
         return rv;
     }
-    sd_store_set_log(st, store_log, s);
-    sd_store_set_evict_hook(st, store_evicted, s);
+    sd_shm_set_log(st, store_log, s);
+    sd_shm_set_evict_hook(st, store_evicted, s);
     if (g->store) {
         /* A restart with a new size: the old segment is still mapped
          * here, so its sessions move over before it goes. */
-        sd_store_stats_t was, now;
-        sd_store_stats(g->store, &was);
-        sd_store_migrate(g->store, st,
+        sd_shm_stats_t was, now;
+        sd_shm_stats(g->store, &was);
+        sd_shm_migrate(g->store, st,
                          (apr_int64_t)apr_time_sec(apr_time_now()));
-        sd_store_stats(st, &now);
+        sd_shm_stats(st, &now);
         ap_log_error(APLOG_MARK,
                      now.sessions < was.sessions ? APLOG_WARNING
                                                  : APLOG_NOTICE,

@@ -319,7 +319,7 @@ static const char *generic_failure = "Invalid username or password.";
 
 static int login_post(request_rec *r)
 {
-    sd_store_t *st = sdemo_store();
+    sd_shm_t *st = sdemo_store();
     sd_throttle_t *th = sdemo_throttle();
     sdemo_dir_cfg *d = sdemo_dconf(r);
     apr_int64_t now = sdemo_now(r);
@@ -366,7 +366,7 @@ static int login_post(request_rec *r)
                                    : "too many failures from this address",
                           wait);
             if (st)
-                sd_store_count(st, SD_COUNT_LOGIN_THROTTLED);
+                sd_shm_count(st, SD_SHM_COUNT_LOGIN_THROTTLED);
             apr_table_setn(r->err_headers_out, "Retry-After",
                            apr_psprintf(r->pool, "%" APR_INT64_T_FMT, wait));
             return login_form(r, HTTP_TOO_MANY_REQUESTS, ret,
@@ -379,7 +379,7 @@ static int login_post(request_rec *r)
     if (!sdemo_check_credentials(r, user, pw, &role, &hash)) {
         log_login(r, 0, user, NULL);
         if (st)
-            sd_store_count(st, SD_COUNT_LOGIN_FAILED);
+            sd_shm_count(st, SD_SHM_COUNT_LOGIN_FAILED);
         if (th) {
             sd_throttle_fail(th, ukey, strlen(ukey),
                              (apr_uint32_t)d->throttle_window, now);
@@ -401,7 +401,7 @@ static int login_post(request_rec *r)
                             "The server has too many active sessions right "
                             "now. Please try again in a few minutes.");
     if (st)
-        sd_store_count(st, SD_COUNT_LOGIN_OK);
+        sd_shm_count(st, SD_SHM_COUNT_LOGIN_OK);
     if (th)
         sd_throttle_reset(th, ukey, strlen(ukey));
     log_login(r, 1, user, ss->prefix);
@@ -706,7 +706,7 @@ int sdemo_logout_handler(request_rec *r)
                       "SDEMO00103: logout: user \"%s\" from %s, session %s",
                       sdemo_log_name(r->pool, ss->s->user),
                       r->useragent_ip, ss->prefix);
-        sd_store_delete(sdemo_store(), &ss->key);
+        sd_shm_delete(sdemo_store(), &ss->key);
     }
     sdemo_cookie_clear(r);
     return redirect(r, apr_pstrcat(r->pool, d->login_url, "?logged_out=1",
@@ -723,10 +723,10 @@ typedef struct {
     const char *json;           /* JSON field (SPEC B12) */
     const char *auto_key;       /* /server-status?auto key */
     const char *label;          /* HTML row */
-    apr_size_t offset;          /* in sd_store_stats_t */
+    apr_size_t offset;          /* in sd_shm_stats_t */
 } sdemo_figure_t;
 
-#define FIGURE(json, key, label, field)                                          {json, "SessionDemo" key, label, APR_OFFSETOF(sd_store_stats_t, field)}
+#define FIGURE(json, key, label, field)                                          {json, "SessionDemo" key, label, APR_OFFSETOF(sd_shm_stats_t, field)}
 
 static const sdemo_figure_t figures[] = {
     FIGURE("capacity", "Capacity", "Capacity (sessions)", capacity),
@@ -747,12 +747,12 @@ static const sdemo_figure_t figures[] = {
 };
 #define NFIGURES (sizeof(figures) / sizeof(figures[0]))
 
-static apr_uint64_t figure(const sd_store_stats_t *s, const sdemo_figure_t *f)
+static apr_uint64_t figure(const sd_shm_stats_t *s, const sdemo_figure_t *f)
 {
     return *(const apr_uint64_t *)((const char *)s + f->offset);
 }
 
-static void figures_html(request_rec *r, const sd_store_stats_t *s)
+static void figures_html(request_rec *r, const sd_shm_stats_t *s)
 {
     apr_size_t i;
     ap_rputs("<table class=\"kv\">\n", r);
@@ -766,12 +766,12 @@ static void figures_html(request_rec *r, const sd_store_stats_t *s)
 
 int sdemo_status_hook(request_rec *r, int flags)
 {
-    sd_store_stats_t s;
+    sd_shm_stats_t s;
     apr_size_t i;
 
     if (!sdemo_store())
         return OK;
-    sd_store_stats(sdemo_store(), &s);
+    sd_shm_stats(sdemo_store(), &s);
     if (flags & AP_STATUS_SHORT) {
         ap_rvputs(r, "SessionDemoStore: ", sdemo_store_kind(), "\n", NULL);
         for (i = 0; i < NFIGURES; i++)
@@ -786,7 +786,7 @@ int sdemo_status_hook(request_rec *r, int flags)
 
 int sdemo_status_handler(request_rec *r)
 {
-    sd_store_stats_t s;
+    sd_shm_stats_t s;
     apr_size_t i;
     int json;
 
@@ -797,7 +797,7 @@ int sdemo_status_handler(request_rec *r)
     if (!sdemo_store())
         return message_page(r, HTTP_SERVICE_UNAVAILABLE, "No store",
                             "The session store is not set up.");
-    sd_store_stats(sdemo_store(), &s);
+    sd_shm_stats(sdemo_store(), &s);
     json = wants_json(r) ||
            (r->args && (strcmp(r->args, "json") == 0 ||
                         strncmp(r->args, "json&", 5) == 0));

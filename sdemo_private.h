@@ -15,7 +15,7 @@
 #include "apr_global_mutex.h"
 #include "apr_hash.h"
 
-#include "sd_store.h"
+#include "sd_shm.h"
 #include "sd_record.h"
 #include "sd_passwd.h"
 #include "sd_throttle.h"
@@ -71,14 +71,14 @@ typedef struct {
     sd_key_t key;                     /* store key (hash of the ID) */
     char prefix[SD_KEY_PREFIX_LEN + 1]; /* log-safe short form of the key */
     sd_session_t *s;                  /* decoded record */
-    sd_meta_t meta;                   /* times and version */
+    sd_shm_meta_t meta;                   /* times and version */
 } sdemo_session;
 
 /* mod_session_demo.c */
 sdemo_dir_cfg *sdemo_dconf(request_rec *r);
-sd_store_t *sdemo_store(void);
+sd_shm_t *sdemo_store(void);
 sd_throttle_t *sdemo_throttle(void);
-apr_uint64_t sdemo_delete_if(request_rec *r, sd_store_match_fn match,
+apr_uint64_t sdemo_delete_if(request_rec *r, sd_shm_match_fn match,
                              void *baton);
 const char *sdemo_store_kind(void);
 apr_int64_t sdemo_now(request_rec *r);

@@ -34,7 +34,7 @@
 #include "sd_id.h"
 #include "sd_record.h"
 #include "sd_snapshot.h"
-#include "sd_store.h"
+#include "sd_shm.h"
 #include "bench_record.h"
 
 #define IDLE 1800     /* SessionDemoIdleTimeout default */
@@ -62,8 +62,8 @@ static int free_port(void)
 
 int main(int argc, char **argv)
 {
-    sd_store_params_t p;
-    sd_store_t *st;
+    sd_shm_params_t p;
+    sd_shm_t *st;
     apr_pool_t *pool, *tp;
     apr_uint64_t n, i, saved = 0;
     apr_int64_t now;
@@ -90,16 +90,16 @@ int main(int argc, char **argv)
     p.capacity = strtoull(argv[2], NULL, 10);
     p.memory = strtoull(argv[3], NULL, 10);
     p.max_data = 16 * 1024; /* SessionDemoMaxDataSize default */
-    p.when_full = SD_FULL_REFUSE;
-    size = sd_store_size(&p);
+    p.when_full = SD_SHM_FULL_REFUSE;
+    size = sd_shm_size(&p);
     base = mmap(NULL, size, PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) {
         perror("mkstore: mmap");
         return 1;
     }
-    if ((rv = sd_store_format(pool, base, size, &p, &st)) != APR_SUCCESS) {
-        fprintf(stderr, "mkstore: sd_store_format: %s\n",
+    if ((rv = sd_shm_format(pool, base, size, &p, &st)) != APR_SUCCESS) {
+        fprintf(stderr, "mkstore: sd_shm_format: %s\n",
                 apr_strerror(rv, buf, sizeof(buf)));
         return 1;
     }
@@ -121,7 +121,7 @@ int main(int argc, char **argv)
         }
         sd_id_key(id, SD_ID_LEN, &key);
         len = bench_record(tp, (unsigned long)i, &rec);
-        rv = sd_store_create(st, &key, rec, len, now, IDLE, MAX_AGE);
+        rv = sd_shm_create(st, &key, rec, len, now, IDLE, MAX_AGE);
         if (rv == APR_EEXIST)
             continue;
         if (rv != APR_SUCCESS) {

@@ -1,5 +1,5 @@
 /*
- * Benchmark of the session store alone (src/sd_store.c), no httpd.
+ * Benchmark of the session store alone (src/sd_shm.c), no httpd.
  *
  * For each store size (10 thousand and 1 million live sessions) it fills a
  * freshly formatted store in anonymous shared memory with realistic
@@ -7,13 +7,13 @@
  * and two short notes, about 200 bytes), then measures, with 1 and with 2
  * processes (fork) working on the same segment:
  *
- *   lookup          sd_store_get of a random live session
- *   lookup+update   sd_store_get, then sd_store_replace with its version
+ *   lookup          sd_shm_get of a random live session
+ *   lookup+update   sd_shm_get, then sd_shm_replace with its version
  *                   (retried from the get on APR_EAGAIN)
- *   insert+delete   sd_store_create of a new key, then sd_store_delete
+ *   insert+delete   sd_shm_create of a new key, then sd_shm_delete
  *
  * and prints operations per second (the sum over the processes), the
- * memory the store takes per session, the time sd_store_format takes for
+ * memory the store takes per session, the time sd_shm_format takes for
  * a million-session store, and whether a store of capacity N really holds
  * N random sessions.
  *
@@ -39,7 +39,7 @@
 #include "sd_id.h"
 #include "sd_record.h"
 #include "sd_sha256.h"
-#include "sd_store.h"
+#include "sd_shm.h"
 #include "bench_record.h"
 
 #define SPARE 65536 /* fresh keys for insert+delete */
@@ -105,7 +105,7 @@ typedef struct {
 enum { OP_GET, OP_UPDATE, OP_INSDEL };
 
 typedef struct {
-    sd_store_t *st;
+    sd_shm_t *st;
     const sd_key_t *live;
     apr_size_t nlive;
     const sd_key_t *spare;
@@ -134,42 +134,42 @@ static void worker(const ctx_t *c, int op, int me, int nprocs, double secs,
         for (k = 0; k < 256; k++) {
             const sd_key_t *key = &c->live[xorshift(&rng) % c->nlive];
             apr_size_t len;
-            sd_meta_t meta;
+            sd_shm_meta_t meta;
             apr_status_t rv;
             switch (op) {
             case OP_GET:
-                rv = sd_store_get(c->st, key, c->now, buf, sizeof(buf), &len,
+                rv = sd_shm_get(c->st, key, c->now, buf, sizeof(buf), &len,
                                   &meta);
                 if (rv != APR_SUCCESS)
-                    die("sd_store_get", rv);
+                    die("sd_shm_get", rv);
                 break;
             case OP_UPDATE:
                 for (;;) {
-                    rv = sd_store_get(c->st, key, c->now, buf, sizeof(buf),
+                    rv = sd_shm_get(c->st, key, c->now, buf, sizeof(buf),
                                       &len, &meta);
                     if (rv != APR_SUCCESS)
-                        die("sd_store_get", rv);
+                        die("sd_shm_get", rv);
                     buf[len - 1] ^= 1; /* a visit counted, say */
-                    rv = sd_store_replace(c->st, key, meta.version, buf, len,
+                    rv = sd_shm_replace(c->st, key, meta.version, buf, len,
                                           c->now);
                     if (rv != APR_EAGAIN)
                         break;
                     retries++;
                 }
                 if (rv != APR_SUCCESS)
-                    die("sd_store_replace", rv);
+                    die("sd_shm_replace", rv);
                 break;
             default:
                 key = &c->spare[spare_lo + j];
                 if (++j == spare_n)
                     j = 0;
-                rv = sd_store_create(c->st, key, c->rec, c->reclen, c->now,
+                rv = sd_shm_create(c->st, key, c->rec, c->reclen, c->now,
                                      IDLE, MAX_AGE);
                 if (rv != APR_SUCCESS)
-                    die("sd_store_create", rv);
-                rv = sd_store_delete(c->st, key);
+                    die("sd_shm_create", rv);
+                rv = sd_shm_delete(c->st, key);
                 if (rv != APR_SUCCESS)
-                    die("sd_store_delete", rv);
+                    die("sd_shm_delete", rv);
                 break;
             }
         }
@@ -238,7 +238,7 @@ typedef struct {
     double fill_rate;
     double ops[2][3];
     double retries[2];
-    sd_store_stats_t stats;
+    sd_shm_stats_t stats;
     double rec_avg;
     apr_size_t size;
 } result_t;
@@ -246,8 +246,8 @@ typedef struct {
 static void bench_size(apr_uint64_t n, double secs, shared_ctl_t *ctl,
                        result_t *r)
 {
-    sd_store_params_t p;
-    sd_store_t *st;
+    sd_shm_params_t p;
+    sd_shm_t *st;
     apr_pool_t *sp, *tp;
     sd_key_t *live, *spare;
     ctx_t c;
@@ -267,11 +267,11 @@ static void bench_size(apr_uint64_t n, double secs, shared_ctl_t *ctl,
     p.capacity = n + (n < 100000 ? n / 4 : n / 10);
     p.memory = p.capacity * 256;
     p.max_data = MAX_DATA;
-    p.when_full = SD_FULL_REFUSE;
-    size = sd_store_size(&p);
+    p.when_full = SD_SHM_FULL_REFUSE;
+    size = sd_shm_size(&p);
     base = shared_map(size);
-    if ((rv = sd_store_format(sp, base, size, &p, &st)) != APR_SUCCESS)
-        die("sd_store_format", rv);
+    if ((rv = sd_shm_format(sp, base, size, &p, &st)) != APR_SUCCESS)
+        die("sd_shm_format", rv);
 
     live = malloc(sizeof(*live) * n);
     spare = malloc(sizeof(*spare) * SPARE);
@@ -287,12 +287,12 @@ static void bench_size(apr_uint64_t n, double secs, shared_ctl_t *ctl,
         apr_pool_clear(tp);
         len = make_record(tp, (unsigned)i, &rec);
         data_bytes += len;
-        rv = sd_store_create(st, &live[i], rec, len, c.now, IDLE, MAX_AGE);
+        rv = sd_shm_create(st, &live[i], rec, len, c.now, IDLE, MAX_AGE);
         if (rv != APR_SUCCESS)
             die("filling the store", rv);
     }
     r->fill_rate = n / (now_s() - t0);
-    sd_store_stats(st, &r->stats);
+    sd_shm_stats(st, &r->stats);
     r->rec_avg = (double)data_bytes / n;
     r->size = size;
     r->n = n;
@@ -324,8 +324,8 @@ static void bench_size(apr_uint64_t n, double secs, shared_ctl_t *ctl,
 static void capacity_check(apr_uint64_t n, apr_uint64_t *first_refusal,
                            apr_uint64_t *in)
 {
-    sd_store_params_t p;
-    sd_store_t *st;
+    sd_shm_params_t p;
+    sd_shm_t *st;
     apr_pool_t *sp;
     sd_key_t *k;
     void *base;
@@ -339,11 +339,11 @@ static void capacity_check(apr_uint64_t n, apr_uint64_t *first_refusal,
     p.capacity = n;
     p.memory = n * ((len + 63) / 64 * 64);
     p.max_data = 4096;
-    p.when_full = SD_FULL_REFUSE;
-    size = sd_store_size(&p);
+    p.when_full = SD_SHM_FULL_REFUSE;
+    size = sd_shm_size(&p);
     base = shared_map(size);
-    if (sd_store_format(sp, base, size, &p, &st) != APR_SUCCESS)
-        die("sd_store_format", APR_EGENERAL);
+    if (sd_shm_format(sp, base, size, &p, &st) != APR_SUCCESS)
+        die("sd_shm_format", APR_EGENERAL);
     k = malloc(sizeof(*k) * n);
     /* Keys are uniform either way; SHA-256 of a counter is quicker than
      * the random source and distributes the same. */
@@ -355,7 +355,7 @@ static void capacity_check(apr_uint64_t n, apr_uint64_t *first_refusal,
     *first_refusal = 0;
     *in = 0;
     for (i = 0; i < n; i++) {
-        if (sd_store_create(st, &k[i], rec, len, now, IDLE, MAX_AGE) ==
+        if (sd_shm_create(st, &k[i], rec, len, now, IDLE, MAX_AGE) ==
             APR_SUCCESS)
             ++*in;
         else if (!*first_refusal)
@@ -373,8 +373,8 @@ int main(int argc, char **argv)
     int nsizes = 2, i;
     shared_ctl_t *ctl;
     result_t res[8];
-    sd_store_params_t p;
-    sd_store_t *st;
+    sd_shm_params_t p;
+    sd_shm_t *st;
     double fmt_best = 1e9;
 
     if (argc > 2) {
@@ -389,19 +389,19 @@ int main(int argc, char **argv)
     apr_pool_create(&pool, NULL);
     ctl = shared_map(sizeof(*ctl));
 
-    /* sd_store_format of a million-session store (as the bench httpd is
+    /* sd_shm_format of a million-session store (as the bench httpd is
      * configured: 1,100,000 entries and 512M of data), best of 5 on fresh
      * mappings: what a start of httpd pays before any session exists. */
     p.capacity = 1000000;
     p.memory = 512 * 1024 * 1024;
     p.max_data = MAX_DATA;
-    p.when_full = SD_FULL_EVICT;
+    p.when_full = SD_SHM_FULL_EVICT;
     for (i = 0; i < 5; i++) {
-        apr_size_t size = sd_store_size(&p);
+        apr_size_t size = sd_shm_size(&p);
         void *base = shared_map(size);
         double t0 = now_s(), t;
-        if (sd_store_format(pool, base, size, &p, &st) != APR_SUCCESS)
-            die("sd_store_format", APR_EGENERAL);
+        if (sd_shm_format(pool, base, size, &p, &st) != APR_SUCCESS)
+            die("sd_shm_format", APR_EGENERAL);
         t = now_s() - t0;
         if (t < fmt_best)
             fmt_best = t;
@@ -411,7 +411,7 @@ int main(int argc, char **argv)
     for (i = 0; i < nsizes; i++)
         bench_size(sizes[i], secs, ctl, &res[i]);
 
-    printf("Store alone (src/sd_store.c, no httpd): operations per second, "
+    printf("Store alone (src/sd_shm.c, no httpd): operations per second, "
            "%.1f s each,\nrandom sessions, records from sd_record_encode "
            "(user, role, 2 notes). Two\nprocesses share the CPUs with "
            "nothing else; the sum over the processes is shown.\n\n",
@@ -441,7 +441,7 @@ int main(int argc, char **argv)
            "capacity", "segment", "seg/cap", "idx/cap", "record", "chunks",
            "idx/live", "rounding", "overhead");
     for (i = 0; i < nsizes; i++) {
-        const sd_store_stats_t *s = &res[i].stats;
+        const sd_shm_stats_t *s = &res[i].stats;
         double tables = (double)(s->segment_size - s->memory_total);
         double chunks = (double)s->memory_used / s->sessions;
         double idx_live = tables / s->sessions;
@@ -453,7 +453,7 @@ int main(int argc, char **argv)
                tables / s->capacity, res[i].rec_avg, chunks, idx_live,
                rounding, idx_live + rounding);
     }
-    printf("\n  segment   sd_store_size() of those parameters\n"
+    printf("\n  segment   sd_shm_size() of those parameters\n"
            "  seg/cap   segment / capacity: bytes per session slot, data "
            "memory included\n"
            "  idx/cap   (segment - data memory) / capacity: index bytes per "
@@ -468,23 +468,23 @@ int main(int argc, char **argv)
            "beyond its own\n"
            "            data (goal: at most 128)\n");
     {
-        sd_store_params_t d;
+        sd_shm_params_t d;
         d.capacity = 10000;
         d.memory = 64 * 1024 * 1024;
         d.max_data = MAX_DATA;
-        d.when_full = SD_FULL_EVICT;
+        d.when_full = SD_SHM_FULL_EVICT;
         printf("  For comparison, the default configuration (capacity "
                "10000, 64M): segment\n  %.1f MB, of which %.1f MB index "
                "(%.0f bytes per slot; the chunk links\n  are sized by "
                "the memory, 4 bytes per 64 bytes of it).\n",
-               sd_store_size(&d) / 1048576.0,
-               (sd_store_size(&d) - (double)d.memory) / 1048576.0,
-               (sd_store_size(&d) - (double)d.memory) / d.capacity);
+               sd_shm_size(&d) / 1048576.0,
+               (sd_shm_size(&d) - (double)d.memory) / 1048576.0,
+               (sd_shm_size(&d) - (double)d.memory) / d.capacity);
     }
 
-    printf("\nsd_store_format of a 1,000,000-session store (512M of data, "
+    printf("\nsd_shm_format of a 1,000,000-session store (512M of data, "
            "%.0f MB segment): %.3f ms\n",
-           sd_store_size(&p) / 1048576.0, fmt_best * 1000);
+           sd_shm_size(&p) / 1048576.0, fmt_best * 1000);
 
     printf("\nDoes capacity N hold N random sessions (memory for N records, "
            "SessionDemoWhenFull refuse)?\n");

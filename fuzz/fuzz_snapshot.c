@@ -17,9 +17,9 @@
  *  - the result is the one an independent reference parser of the format
  *    gives (valid exactly when the records tile the body);
  *  - a refused file loads nothing (no session in the store) and says why;
- *  - after a load the store passes sd_store_validate; loaded sessions are
+ *  - after a load the store passes sd_shm_validate; loaded sessions are
  *    never more than the records that are in size, have times that
- *    sd_store_restore accepts (created >= 0, created <= last_access <=
+ *    sd_shm_restore accepts (created >= 0, created <= last_access <=
  *    now + 1 day, timeouts of at most a year) and have not expired at now; *loaded is the sessions in
  *    the store afterwards; under "refuse", when all such
  *    records have distinct keys and fit, every one of them is loaded;
@@ -27,7 +27,7 @@
  *    times, timeouts, data);
  *  - sd_snapshot_save of the loaded store, then sd_snapshot_load into a
  *    fresh store, gives the same sessions in the same LRU order;
- *  - sd_store_get of every live session at now finds it, with its data,
+ *  - sd_shm_get of every live session at now finds it, with its data,
  *    its times, and expires = min(max(now, last_access) + idle,
  *    created + max_age).
  *
@@ -41,7 +41,7 @@
 #include "fuzz_common.h"
 #include "sd_sha256.h"
 #include "sd_snapshot.h"
-#include "sd_store.h"
+#include "sd_shm.h"
 
 #define NOW ((apr_int64_t)1700000000)
 #define KEY16 16
@@ -83,25 +83,25 @@ static apr_uint32_t be32(const unsigned char *p)
            ((apr_uint32_t)p[2] << 8) | p[3];
 }
 
-static sd_store_params_t params(int refuse)
+static sd_shm_params_t params(int refuse)
 {
-    sd_store_params_t p;
+    sd_shm_params_t p;
     p.capacity = 8;
     p.memory = 1024;
     p.max_data = 256;
-    p.when_full = refuse ? SD_FULL_REFUSE : SD_FULL_EVICT;
+    p.when_full = refuse ? SD_SHM_FULL_REFUSE : SD_SHM_FULL_EVICT;
     return p;
 }
 
-static sd_store_t *fresh(apr_pool_t *pool, unsigned char *seg, int refuse)
+static sd_shm_t *fresh(apr_pool_t *pool, unsigned char *seg, int refuse)
 {
-    sd_store_params_t p = params(refuse);
-    sd_store_t *st = NULL;
+    sd_shm_params_t p = params(refuse);
+    sd_shm_t *st = NULL;
 
     memset(seg, 0, seg_size);
-    FUZZ_CHECK(sd_store_format(pool, seg, seg_size, &p, &st) ==
+    FUZZ_CHECK(sd_shm_format(pool, seg, seg_size, &p, &st) ==
                    APR_SUCCESS,
-               "sd_store_format failed");
+               "sd_shm_format failed");
     return st;
 }
 
@@ -143,7 +143,7 @@ static int ref_expired(const rec_t *r)
            n - r->created > (__int128)r->max_age;
 }
 
-/* Times sd_store_restore accepts (sd_store.h): not before 1970, last
+/* Times sd_shm_restore accepts (sd_shm.h): not before 1970, last
  * access not before creation nor more than a day past now, timeouts of at
  * most a year. */
 static int ref_sane(const rec_t *r)
@@ -163,11 +163,11 @@ static int same_rec(const rec_t *a, const rec_t *b)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    sd_store_params_t p = params(0);
+    sd_shm_params_t p = params(0);
     const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 
     fuzz_apr_init();
-    seg_size = sd_store_size(&p);
+    seg_size = sd_shm_size(&p);
     FUZZ_CHECK(seg_size > 0 && seg_size < (1 << 20), "store of %zu bytes",
                (size_t)seg_size);
     seg1 = aligned_alloc(64, (seg_size + 63) & ~(apr_size_t)63);
@@ -189,8 +189,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int nrec = 0, eligible = 0, distinct = 1, chunks = 0;
     const char *why = NULL;
     apr_status_t rv;
-    sd_store_t *st;
-    sd_store_stats_t ss;
+    sd_shm_t *st;
+    sd_shm_stats_t ss;
     char whybuf[256];
     live_t live;
 
@@ -282,7 +282,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     st = fresh(pool, seg1, refuse);
     rv = sd_snapshot_parse(st, file, flen, NOW, &loaded, &why);
-    sd_store_stats(st, &ss);
+    sd_shm_stats(st, &ss);
     FUZZ_CHECK((rv == APR_SUCCESS) == ref_valid,
                "sd_snapshot_parse %s (%s), the reference says %s",
                rv == APR_SUCCESS ? "accepted" : "refused", why ? why : "-",
@@ -295,7 +295,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    (unsigned long long)ss.sessions);
         goto done;
     }
-    FUZZ_CHECK(sd_store_validate(st, whybuf, sizeof(whybuf)) == APR_SUCCESS,
+    FUZZ_CHECK(sd_shm_validate(st, whybuf, sizeof(whybuf)) == APR_SUCCESS,
                "store invalid after a load: %s", whybuf);
     FUZZ_CHECK(loaded <= count && loaded <= (apr_uint64_t)eligible,
                "loaded %llu of %llu records, %d eligible",
@@ -321,7 +321,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     live.n = 0;
     live.overflow = 0;
-    sd_store_foreach(st, collect, &live);
+    sd_shm_foreach(st, collect, &live);
     FUZZ_CHECK(!live.overflow && (apr_uint64_t)live.n == ss.sessions,
                "foreach saw %d sessions, stats say %llu", live.n,
                (unsigned long long)ss.sessions);
@@ -340,7 +340,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (live.n > 0) {
         apr_uint64_t saved = 0, loaded2 = 0;
         const char *why2 = NULL;
-        sd_store_t *st2;
+        sd_shm_t *st2;
         live_t live2;
 
         rv = sd_snapshot_save(st, snap_path, pool, &saved);
@@ -355,7 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    (unsigned long long)saved);
         live2.n = 0;
         live2.overflow = 0;
-        sd_store_foreach(st2, collect, &live2);
+        sd_shm_foreach(st2, collect, &live2);
         FUZZ_CHECK(live2.n == live.n, "%d sessions after reload, %d before",
                    live2.n, live.n);
         for (i = 0; i < live.n; i++) {
@@ -371,15 +371,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const rec_t *r = &live.r[i];
         unsigned char got[256];
         apr_size_t glen = 0;
-        sd_meta_t meta;
+        sd_shm_meta_t meta;
         sd_key_t key;
         __int128 ie, ae;
 
         memset(&key, 0, sizeof(key));
         memcpy(key.b, r->key, KEY16);
         memset(&meta, 0, sizeof(meta));
-        rv = sd_store_get(st, &key, NOW, got, sizeof(got), &glen, &meta);
-        FUZZ_CHECK(rv == APR_SUCCESS, "live session %d: sd_store_get %d", i,
+        rv = sd_shm_get(st, &key, NOW, got, sizeof(got), &glen, &meta);
+        FUZZ_CHECK(rv == APR_SUCCESS, "live session %d: sd_shm_get %d", i,
                    (int)rv);
         FUZZ_CHECK(glen == r->len && memcmp(got, r->data, glen) == 0,
                    "live session %d: data differs", i);

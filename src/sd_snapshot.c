@@ -95,7 +95,7 @@ static int save_one(void *baton, const sd_key_t *key, const void *data,
     return w->rv != APR_SUCCESS;
 }
 
-apr_status_t sd_snapshot_save(sd_store_t *st, const char *path,
+apr_status_t sd_snapshot_save(sd_shm_t *st, const char *path,
                               apr_pool_t *pool, apr_uint64_t *count)
 {
     const char *tmp = apr_psprintf(pool, "%s.tmp.%ld", path, (long)getpid());
@@ -117,7 +117,7 @@ apr_status_t sd_snapshot_save(sd_store_t *st, const char *path,
     w.rv = apr_file_write_full(w.f, head, sizeof(head), NULL);
     sd_sha256_init(&w.sha);
     if (w.rv == APR_SUCCESS)
-        sd_store_foreach(st, save_one, &w);
+        sd_shm_foreach(st, save_one, &w);
     if (w.rv == APR_SUCCESS) {
         /* Digest = SHA-256(header with count || records). */
         sd_sha256_ctx_t full;
@@ -150,16 +150,16 @@ apr_status_t sd_snapshot_save(sd_store_t *st, const char *path,
     return w.rv;
 }
 
-apr_status_t sd_snapshot_parse(sd_store_t *st, const unsigned char *buf,
+apr_status_t sd_snapshot_parse(sd_shm_t *st, const unsigned char *buf,
                                apr_size_t len, apr_int64_t now,
                                apr_uint64_t *loaded, const char **why)
 {
     const unsigned char *p, *end;
     unsigned char digest[SD_SHA256_LEN], rec_digest[SD_SHA256_LEN];
     sd_sha256_ctx_t c;
-    sd_store_params_t params;
+    sd_shm_params_t params;
     apr_uint64_t count, i;
-    sd_store_stats_t before, after;
+    sd_shm_stats_t before, after;
 
     *loaded = 0;
     if (len < MAGIC_LEN + 8 + SD_SHA256_LEN) {
@@ -187,7 +187,7 @@ apr_status_t sd_snapshot_parse(sd_store_t *st, const unsigned char *buf,
         return APR_EINVAL;
     }
     count = get64(buf + MAGIC_LEN);
-    sd_store_params(st, &params);
+    sd_shm_params(st, &params);
 
     /* First pass: structure only, so a bad file loads nothing. */
     p = buf + MAGIC_LEN + 8;
@@ -212,7 +212,7 @@ apr_status_t sd_snapshot_parse(sd_store_t *st, const unsigned char *buf,
     /* Second pass: restore. A store smaller than the one that wrote the
      * file keeps what fits (under "evict", the most recently used, which
      * come last); *loaded is what is in the store afterwards. */
-    sd_store_stats(st, &before);
+    sd_shm_stats(st, &before);
     p = buf + MAGIC_LEN + 8;
     for (i = 0; i < count; i++) {
         sd_key_t key;
@@ -220,21 +220,21 @@ apr_status_t sd_snapshot_parse(sd_store_t *st, const unsigned char *buf,
         memset(&key, 0, sizeof(key));
         memcpy(key.b, p, KEY_LEN);
         if (rlen <= params.max_data)
-            sd_store_restore(st, &key, p + REC_HDR, rlen,
+            sd_shm_restore(st, &key, p + REC_HDR, rlen,
                              (apr_int64_t)get64(p + KEY_LEN),
                              (apr_int64_t)get64(p + KEY_LEN + 8),
                              get32(p + KEY_LEN + 16), get32(p + KEY_LEN + 20),
                              now);
         p += REC_HDR + rlen;
     }
-    sd_store_stats(st, &after);
+    sd_shm_stats(st, &after);
     *loaded = after.sessions > before.sessions
                   ? after.sessions - before.sessions
                   : 0;
     return APR_SUCCESS;
 }
 
-apr_status_t sd_snapshot_load(sd_store_t *st, const char *path,
+apr_status_t sd_snapshot_load(sd_shm_t *st, const char *path,
                               apr_pool_t *pool, apr_int64_t now,
                               apr_uint64_t *loaded, const char **why)
 {

@@ -11,11 +11,11 @@
 #ifndef SD_SNAPSHOT_H
 #define SD_SNAPSHOT_H
 
-#include "sd_store.h"
+#include "sd_shm.h"
 
 /** Write every live session of @a st to @a path. *count gets the number
  *  written. */
-apr_status_t sd_snapshot_save(sd_store_t *st, const char *path,
+apr_status_t sd_snapshot_save(sd_shm_t *st, const char *path,
                               apr_pool_t *pool, apr_uint64_t *count);
 
 /**
@@ -24,13 +24,13 @@ apr_status_t sd_snapshot_save(sd_store_t *st, const char *path,
  * not a valid snapshot (nothing is loaded then); APR_ENOENT when there is
  * no file.
  */
-apr_status_t sd_snapshot_load(sd_store_t *st, const char *path,
+apr_status_t sd_snapshot_load(sd_shm_t *st, const char *path,
                               apr_pool_t *pool, apr_int64_t now,
                               apr_uint64_t *loaded, const char **why);
 
 /** Parse a snapshot already in memory (what sd_snapshot_load does after
  *  reading the file; separate so that fuzzers can reach it). */
-apr_status_t sd_snapshot_parse(sd_store_t *st, const unsigned char *buf,
+apr_status_t sd_snapshot_parse(sd_shm_t *st, const unsigned char *buf,
                                apr_size_t len, apr_int64_t now,
                                apr_uint64_t *loaded, const char **why);
 

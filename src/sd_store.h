@@ -1,213 +1,253 @@
 /*
- * The session store: a hash table of variable-size records in one block of
- * shared memory, used by every httpd process and thread at once.
+ * The session store interface: everything the module needs from a place
+ * that keeps sessions, and nothing about how a particular store keeps
+ * them.
  *
- * The caller (the httpd glue, or a unit test) maps the memory and hands it
- * to sd_store_format() once, or sd_store_attach() to reuse a segment that
- * already holds sessions (a restart). Everything in the segment is an
- * offset, so each process may map it anywhere. The table is split into
- * stripes, each with its own robust process-shared lock, entries and data
- * chunks, so operations on different sessions rarely meet, and a process
- * killed while holding a lock costs only a repair of its stripe.
+ * A store holds records (opaque bytes, the encoded session) under keys
+ * (the hash of a session ID, never the ID), each with its times, its
+ * timeouts, a version that changes on every replace, and an owner: a
+ * digest of who the session belongs to (the user and the user database
+ * they logged in against), so that a user's sessions can be listed, capped
+ * and ended together. It also keeps the login-throttle counters, because a
+ * store shared by several servers must share those too, and the counters
+ * the status page shows.
  *
- * Times are whole seconds passed in by the caller (@a now), so expiry is
- * testable without sleeping.
+ * Every operation answers with an apr_status_t. SD_EUNAVAIL means "the
+ * store cannot answer now" (a backend down, slow or refusing) and is never
+ * confused with APR_NOTFOUND ("there is no such session"): the first must
+ * become a 503 that leaves the visitor's cookie alone, the second makes
+ * the visitor anonymous. Callers use the sd_store_*() wrappers below; a
+ * store is one file that fills in an sd_store_ops_t (sd_store_shm.c,
+ * sd_store_redis.c, and the fault-injecting wrapper sd_store_fault.c).
+ *
+ * Times are whole seconds passed in by the caller (@a now).
  */
 #ifndef SD_STORE_H
 #define SD_STORE_H
 
 #include <apr_pools.h>
 #include <apr_errno.h>
+#include <apr_tables.h>
 #include "sd_id.h"
 
-typedef struct sd_store_t sd_store_t;
+/** The store cannot answer now; try again later (never "not found"). */
+#define SD_EUNAVAIL (APR_OS_START_USERERR + 101)
 
-typedef enum {
-    SD_FULL_EVICT = 0,          /* drop the least recently used session */
-    SD_FULL_REFUSE = 1          /* refuse the new session */
-} sd_when_full_t;
+/** Bytes of an owner digest (see sd_owner()). */
+#define SD_OWNER_LEN 16
 
 typedef struct {
-    apr_uint64_t capacity;      /* most live sessions */
-    apr_uint64_t memory;        /* bytes for record data */
-    apr_uint32_t max_data;      /* most bytes in one record */
-    sd_when_full_t when_full;   /* policy when out of entries or memory */
-} sd_store_params_t;
+    unsigned char b[SD_OWNER_LEN];
+} sd_owner_t;
 
-/** What sd_store_get() tells about a session besides its record. */
+/** The times and version of a session, as a get() saw them. */
 typedef struct {
     apr_int64_t created;        /* when it was created */
-    apr_int64_t last_access;    /* previous access, before this one */
+    apr_int64_t last_access;    /* this access (get marks it used) */
     apr_int64_t expires;        /* when it ends if not used again */
-    apr_uint32_t version;       /* changes on every sd_store_replace() */
-} sd_meta_t;
+    apr_uint32_t idle;          /* its idle timeout, seconds */
+    apr_uint32_t max_age;       /* its absolute timeout, seconds */
+    apr_uint64_t version;       /* changes on every replace() */
+} sd_store_meta_t;
 
-/** Store-wide counters, summed over stripes. */
+/** One of a user's sessions, as list() reports it. */
 typedef struct {
-    apr_uint64_t capacity;      /* most live sessions */
-    apr_uint64_t sessions;      /* live sessions now */
-    apr_uint64_t memory_used;   /* bytes of data chunks in use */
-    apr_uint64_t memory_total;  /* bytes of data chunks in all */
-    apr_uint64_t segment_size;  /* the whole segment, tables included */
-    apr_uint64_t hits;          /* lookups that found a live session */
-    apr_uint64_t misses;        /* lookups that found none */
-    apr_uint64_t expirations;   /* sessions ended by a timeout */
-    apr_uint64_t evictions;     /* live sessions dropped for room */
-    apr_uint64_t refusals;      /* new sessions refused for room */
-    apr_uint64_t repairs;       /* stripes repaired after a crash */
-    apr_uint64_t logins_ok;     /* see sd_store_count() */
-    apr_uint64_t logins_failed;
-    apr_uint64_t logins_throttled;
-} sd_store_stats_t;
+    sd_key_t key;               /* its store key (only the stored part) */
+    apr_int64_t created;
+    apr_int64_t last_access;
+    apr_int64_t expires;
+    const char *record;         /* its record, from the caller's pool */
+    apr_size_t len;
+} sd_store_entry_t;
 
+/** What a new session may cost others (sd_store_create()). */
+typedef struct {
+    apr_uint32_t idle;          /* idle timeout, seconds */
+    apr_uint32_t max_age;       /* absolute timeout, seconds */
+    apr_uint32_t per_user;      /* most sessions of one owner; 0 = no cap */
+} sd_store_limits_t;
+
+/** Login counters kept by the store (shared, for a shared store). */
 typedef enum {
     SD_COUNT_LOGIN_OK,
     SD_COUNT_LOGIN_FAILED,
     SD_COUNT_LOGIN_THROTTLED
 } sd_counter_t;
 
-/** Reasons a full store reports through the log callback. */
-typedef void (*sd_store_log_fn)(void *baton, int level, const char *msg);
+/** Which figures a store's stats() filled in. */
+#define SD_STATS_CAPACITY 0x01  /* capacity, memory_used, memory_total */
 
-/** Check @a p; on error *why says which value is wrong and why. */
-apr_status_t sd_store_check_params(const sd_store_params_t *p,
-                                   const char **why);
+/** Store figures for the status page. A figure a store does not have is
+ *  left out (see have), never faked. */
+typedef struct {
+    const char *kind;           /* "shm", "redis", ... */
+    const char *address;        /* where it is (redis: host:port), or NULL */
+    int connected;              /* the last operation reached the store */
+    unsigned have;              /* SD_STATS_* bits */
+    apr_uint64_t capacity;      /* most live sessions */
+    apr_uint64_t sessions;      /* live sessions now */
+    apr_uint64_t memory_used;   /* bytes of session data in use */
+    apr_uint64_t memory_total;  /* bytes for session data in all */
+    apr_uint64_t hits;          /* lookups that found a live session */
+    apr_uint64_t misses;        /* lookups that found none */
+    apr_uint64_t expirations;   /* sessions ended by a timeout */
+    apr_uint64_t evictions;     /* live sessions dropped for room */
+    apr_uint64_t refusals;      /* new sessions refused for room */
+    apr_uint64_t repairs;       /* shm: stripes repaired after a crash */
+    apr_uint64_t logins_ok;
+    apr_uint64_t logins_failed;
+    apr_uint64_t logins_throttled;
+    apr_uint64_t errors;        /* operations that got SD_EUNAVAIL */
+    apr_uint64_t latency_us;    /* last round trip to the store */
+    const char *last_error;     /* the last backend error, or NULL */
+} sd_store_stats_t;
 
-/** Bytes of shared memory a store with @a p needs. */
-apr_size_t sd_store_size(const sd_store_params_t *p);
+typedef struct sd_store_t sd_store_t;
 
-/** Lay out a fresh, empty store in @a base (@a size bytes, zero-filled). */
-apr_status_t sd_store_format(apr_pool_t *pool, void *base, apr_size_t size,
-                             const sd_store_params_t *p, sd_store_t **st);
+/** What a store implements. Each function gets the store it was set in. */
+typedef struct {
+    const char *kind;
+    apr_status_t (*create)(sd_store_t *st, const sd_key_t *key,
+                           const sd_owner_t *owner, const void *data,
+                           apr_size_t len, apr_int64_t now,
+                           const sd_store_limits_t *lim, apr_uint32_t *ended);
+    apr_status_t (*get)(sd_store_t *st, const sd_key_t *key, apr_int64_t now,
+                        apr_pool_t *pool, char **data, apr_size_t *len,
+                        sd_store_meta_t *meta);
+    apr_status_t (*replace)(sd_store_t *st, const sd_key_t *key,
+                            apr_uint64_t version, const void *data,
+                            apr_size_t len, apr_int64_t now);
+    apr_status_t (*remove)(sd_store_t *st, const sd_key_t *key,
+                           const sd_owner_t *owner);
+    apr_status_t (*end_owner)(sd_store_t *st, const sd_owner_t *owner,
+                              apr_uint64_t *ended);
+    apr_status_t (*list_owner)(sd_store_t *st, const sd_owner_t *owner,
+                               apr_int64_t now, apr_pool_t *pool,
+                               apr_array_header_t **entries);
+    apr_status_t (*throttle_hit)(sd_store_t *st, const char *key,
+                                 apr_size_t len, apr_uint32_t limit,
+                                 apr_uint32_t window, apr_int64_t now,
+                                 apr_int64_t *wait);
+    apr_status_t (*throttle_undo)(sd_store_t *st, const char *key,
+                                  apr_size_t len, int forget);
+    apr_status_t (*count)(sd_store_t *st, sd_counter_t c);
+    apr_status_t (*stats)(sd_store_t *st, apr_pool_t *pool,
+                          sd_store_stats_t *out);
+} sd_store_ops_t;
 
-/** Use the store already laid out in @a base. APR_EINVAL if it is not one,
- *  or not of this version. */
-apr_status_t sd_store_attach(apr_pool_t *pool, void *base, apr_size_t size,
-                             sd_store_t **st);
+/** The part of every store that callers may see. A store embeds this as
+ *  the first member of its own struct. */
+struct sd_store_t {
+    const sd_store_ops_t *ops;
+    apr_uint32_t max_data;      /* largest record it takes */
+    apr_uint32_t retry_after;   /* seconds to suggest after SD_EUNAVAIL */
+};
 
-/** The parameters @a st was formatted with. */
-void sd_store_params(const sd_store_t *st, sd_store_params_t *p);
-
-/** Change the full-store policy of a live store (a restart may do this). */
-void sd_store_set_when_full(sd_store_t *st, sd_when_full_t w);
-
-/**
- * Add a new session under @a key, ending after @a idle seconds unused or
- * @a max_age seconds in all. APR_ENOSPC when the store is full and refuses;
- * APR_EEXIST if the key is present (never, for random IDs); APR_EINVAL if
- * @a len is over max_data.
- */
-apr_status_t sd_store_create(sd_store_t *st, const sd_key_t *key,
-                             const void *data, apr_size_t len,
-                             apr_int64_t now, apr_uint32_t idle,
-                             apr_uint32_t max_age);
-
-/**
- * Look up @a key and mark it used at @a now. Copies up to @a cap bytes of
- * the record into @a buf and its full length into *len. APR_NOTFOUND when
- * absent; APR_TIMEUP when it has just ended by a timeout: it is removed on
- * the spot, and its last record is still copied out (so the caller can say
- * whose session ended), but it must be treated as gone.
- */
-apr_status_t sd_store_get(sd_store_t *st, const sd_key_t *key,
-                          apr_int64_t now, void *buf, apr_size_t cap,
-                          apr_size_t *len, sd_meta_t *meta);
-
-/**
- * Replace the record of @a key if its version is still @a version
- * (optimistic concurrency: read, change outside the lock, replace, and on
- * APR_EAGAIN read again). APR_NOTFOUND if it ended meanwhile, APR_ENOSPC if
- * there is no room (the old record is kept), APR_EINVAL if over max_data.
- */
-apr_status_t sd_store_replace(sd_store_t *st, const sd_key_t *key,
-                              apr_uint32_t version, const void *data,
-                              apr_size_t len, apr_int64_t now);
-
-/** Remove @a key. APR_NOTFOUND if it was not there. */
-apr_status_t sd_store_delete(sd_store_t *st, const sd_key_t *key);
-
-/**
- * Remove every session whose record @a match accepts; returns how many.
- * This visits the whole store, one stripe lock at a time, so it is for
- * rare actions ("log out everywhere"), never the request path. @a match
- * runs under a stripe lock and must be quick.
- */
-typedef int (*sd_store_match_fn)(void *baton, const void *data,
-                                 apr_size_t len);
-apr_uint64_t sd_store_delete_if(sd_store_t *st, sd_store_match_fn match,
-                                void *baton);
-
-/** Add one to a login counter. */
-void sd_store_count(sd_store_t *st, sd_counter_t c);
-
-/** Sum the counters. Takes no lock: figures may be a moment apart. */
-void sd_store_stats(sd_store_t *st, sd_store_stats_t *out);
+/** Owner digest of @a user under @a realm (the user database's identity):
+ *  the same name in two user files is two owners. */
+void sd_owner(const char *realm, const char *user, sd_owner_t *out);
 
 /**
- * Called once for each session the store evicts to make room (at most four
- * per operation), after the lock is released, with the session's key (its
- * stored part) and the first bytes of its record (up to 160), so that the
- * caller can log whose session went.
+ * Add a new session under @a key for @a owner. When @a lim->per_user is
+ * set and @a owner already has that many, the owner's least recently used
+ * sessions end first (*ended says how many), never another owner's.
+ * APR_ENOSPC when the store is full and refuses; APR_EINVAL when @a len is
+ * over max_data; SD_EUNAVAIL.
  */
-typedef void (*sd_store_evict_fn)(void *baton, const sd_key_t *key,
-                                  const void *head, apr_size_t len);
-void sd_store_set_evict_hook(sd_store_t *st, sd_store_evict_fn fn,
-                             void *baton);
-
-/** Install the callback that receives the store's warnings. */
-void sd_store_set_log(sd_store_t *st, sd_store_log_fn fn, void *baton);
+static APR_INLINE apr_status_t
+sd_store_create(sd_store_t *st, const sd_key_t *key, const sd_owner_t *owner,
+                const void *data, apr_size_t len, apr_int64_t now,
+                const sd_store_limits_t *lim, apr_uint32_t *ended)
+{
+    return st->ops->create(st, key, owner, data, len, now, lim, ended);
+}
 
 /**
- * Check every invariant of the segment (chains, lists, counts, chunk
- * ownership), taking each stripe lock in turn. APR_SUCCESS, or APR_EGENERAL
- * with the first broken invariant in @a why.
+ * Look up @a key, mark it used at @a now, and copy its record into @a pool.
+ * APR_NOTFOUND when absent; APR_TIMEUP when it has just ended by a timeout
+ * (removed on the spot; its last record is still returned so the caller
+ * can say whose session ended); SD_EUNAVAIL.
  */
-apr_status_t sd_store_validate(sd_store_t *st, char *why, apr_size_t whylen);
+static APR_INLINE apr_status_t
+sd_store_get(sd_store_t *st, const sd_key_t *key, apr_int64_t now,
+             apr_pool_t *pool, char **data, apr_size_t *len,
+             sd_store_meta_t *meta)
+{
+    return st->ops->get(st, key, now, pool, data, len, meta);
+}
 
 /**
- * The store tells sessions apart by the first SD_STORE_KEY_BYTES bytes of
- * their key (128 bits of a SHA-256 digest: no two of even 10^7 sessions
- * collide in practice), and keeps only those; the rest of a key passed to
- * sd_store_foreach()'s callback is zero.
+ * Replace the record of @a key if its version is still @a version (read,
+ * change outside any lock, replace, and on APR_EAGAIN read again).
+ * APR_NOTFOUND if it ended meanwhile; APR_ENOSPC if there is no room (the
+ * old record stays); APR_EINVAL if over max_data; SD_EUNAVAIL.
  */
-#define SD_STORE_KEY_BYTES 16
+static APR_INLINE apr_status_t
+sd_store_replace(sd_store_t *st, const sd_key_t *key, apr_uint64_t version,
+                 const void *data, apr_size_t len, apr_int64_t now)
+{
+    return st->ops->replace(st, key, version, data, len, now);
+}
+
+/** Remove @a key; when @a owner is given, only if it is that owner's.
+ *  APR_NOTFOUND if there was no such session; SD_EUNAVAIL. */
+static APR_INLINE apr_status_t
+sd_store_remove(sd_store_t *st, const sd_key_t *key, const sd_owner_t *owner)
+{
+    return st->ops->remove(st, key, owner);
+}
+
+/** End every session of @a owner; *ended says how many. */
+static APR_INLINE apr_status_t
+sd_store_end_owner(sd_store_t *st, const sd_owner_t *owner,
+                   apr_uint64_t *ended)
+{
+    return st->ops->end_owner(st, owner, ended);
+}
+
+/** The live sessions of @a owner, as sd_store_entry_t, most recently used
+ *  first. */
+static APR_INLINE apr_status_t
+sd_store_list_owner(sd_store_t *st, const sd_owner_t *owner, apr_int64_t now,
+                    apr_pool_t *pool, apr_array_header_t **entries)
+{
+    return st->ops->list_owner(st, owner, now, pool, entries);
+}
 
 /**
- * Call @a fn for every live session (used to move sessions into a store of
- * another size, and to write snapshots). Stops early when @a fn returns
- * non-zero.
+ * Count one login attempt of @a key (a name, an address) before its
+ * password is checked. If @a key already has @a limit attempts in its
+ * current window of @a window seconds, nothing is counted and *wait is the
+ * time left in that window; else the attempt is counted and *wait is 0.
+ * Atomic, so concurrent attempts cannot all pass the check.
  */
-typedef int (*sd_store_visit_fn)(void *baton, const sd_key_t *key,
-                                 const void *data, apr_size_t len,
-                                 apr_int64_t created, apr_int64_t last_access,
-                                 apr_uint32_t idle, apr_uint32_t max_age);
-void sd_store_foreach(sd_store_t *st, sd_store_visit_fn fn, void *baton);
+static APR_INLINE apr_status_t
+sd_store_throttle_hit(sd_store_t *st, const char *key, apr_size_t len,
+                      apr_uint32_t limit, apr_uint32_t window,
+                      apr_int64_t now, apr_int64_t *wait)
+{
+    return st->ops->throttle_hit(st, key, len, limit, window, now, wait);
+}
 
-/**
- * Move every live session of @a from into @a to (a store of another size),
- * least recently used first, so that a smaller @a to under "evict" keeps
- * the most recently used ones. Returns how many sessions @a to holds
- * afterwards. Needs 16 bytes of heap per live session for the ordering.
- */
-apr_uint64_t sd_store_migrate(sd_store_t *from, sd_store_t *to,
-                              apr_int64_t now);
+/** After a successful login: take back the attempt that
+ *  sd_store_throttle_hit() counted, or with @a forget every failure of
+ *  @a key. */
+static APR_INLINE apr_status_t
+sd_store_throttle_undo(sd_store_t *st, const char *key, apr_size_t len,
+                       int forget)
+{
+    return st->ops->throttle_undo(st, key, len, forget);
+}
 
-/** Insert a session with its times as they were (restore/migration).
- *  APR_NOTFOUND if it has ended by @a now; APR_EINVAL for impossible times
- *  (before 1970, last access before creation or a day past @a now) or
- *  timeouts over a year (more than any directive allows). */
-apr_status_t sd_store_restore(sd_store_t *st, const sd_key_t *key,
-                              const void *data, apr_size_t len,
-                              apr_int64_t created, apr_int64_t last_access,
-                              apr_uint32_t idle, apr_uint32_t max_age,
-                              apr_int64_t now);
+static APR_INLINE apr_status_t sd_store_count(sd_store_t *st, sd_counter_t c)
+{
+    return st->ops->count(st, c);
+}
 
-/**
- * Test-only fault injection: when set, @a fn is called at numbered points
- * inside critical sections (while a stripe lock is held), so a test can
- * kill the process there and check recovery.
- */
-typedef void (*sd_store_fault_fn)(int point);
-void sd_store_set_fault_hook(sd_store_fault_fn fn);
+static APR_INLINE apr_status_t
+sd_store_stats(sd_store_t *st, apr_pool_t *pool, sd_store_stats_t *out)
+{
+    return st->ops->stats(st, pool, out);
+}
 
 #endif

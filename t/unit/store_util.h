@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "sd_sha256.h"
-#include "sd_store.h"
+#include "sd_shm.h"
 
 #define HEAP_SEGS 256
 static void *heap_segs[HEAP_SEGS];
@@ -24,10 +24,10 @@ static void key_n(sd_key_t *k, const char *tag, int n)
     sd_sha256(s, (apr_size_t)l, k->b);
 }
 
-static sd_store_params_t params(apr_uint64_t cap, apr_uint64_t mem,
-                                apr_uint32_t maxd, sd_when_full_t w)
+static sd_shm_params_t params(apr_uint64_t cap, apr_uint64_t mem,
+                                apr_uint32_t maxd, sd_shm_when_full_t w)
 {
-    sd_store_params_t p;
+    sd_shm_params_t p;
     p.capacity = cap;
     p.memory = mem;
     p.max_data = maxd;
@@ -37,22 +37,22 @@ static sd_store_params_t params(apr_uint64_t cap, apr_uint64_t mem,
 
 /* A fresh store on calloc'd memory; *basep and *sizep (when not NULL) get
  * the segment. */
-static sd_store_t *heap_store_at(apr_uint64_t cap, apr_uint64_t mem,
-                                 apr_uint32_t maxd, sd_when_full_t w,
+static sd_shm_t *heap_store_at(apr_uint64_t cap, apr_uint64_t mem,
+                                 apr_uint32_t maxd, sd_shm_when_full_t w,
                                  void **basep, apr_size_t *sizep)
 {
-    sd_store_params_t p = params(cap, mem, maxd, w);
-    apr_size_t size = sd_store_size(&p);
+    sd_shm_params_t p = params(cap, mem, maxd, w);
+    apr_size_t size = sd_shm_size(&p);
     void *base = calloc(1, size);
-    sd_store_t *st = NULL;
+    sd_shm_t *st = NULL;
     apr_status_t rv;
 
     if (nheap < HEAP_SEGS) {
         heap_segs[nheap++] = base;
     }
-    rv = sd_store_format(pool, base, size, &p, &st);
+    rv = sd_shm_format(pool, base, size, &p, &st);
     if (rv != APR_SUCCESS) {
-        diag("sd_store_format failed: %d", rv);
+        diag("sd_shm_format failed: %d", rv);
         return NULL;
     }
     if (basep) {

@@ -32,7 +32,7 @@
 #include "tap.h"
 #include "sd_sha256.h"
 #include "sd_snapshot.h"
-#include "sd_store.h"
+#include "sd_shm.h"
 
 #define T0 1700000000 /* "now" at the start of every scenario */
 
@@ -46,8 +46,8 @@ static const char *dir; /* this run's directory under /tmp */
 /* ------------------------------------------------------------------ */
 
 /* A fresh store on calloc'd memory, freed at the end. */
-static sd_store_t *heap_store(apr_uint64_t cap, apr_uint64_t mem,
-                              apr_uint32_t maxd, sd_when_full_t w)
+static sd_shm_t *heap_store(apr_uint64_t cap, apr_uint64_t mem,
+                              apr_uint32_t maxd, sd_shm_when_full_t w)
 {
     return heap_store_at(cap, mem, maxd, w, NULL, NULL);
 }
@@ -64,26 +64,26 @@ static void fill(unsigned char *buf, apr_size_t len, const sd_key_t *k,
     }
 }
 
-static apr_status_t put(sd_store_t *st, const sd_key_t *k, apr_size_t len,
+static apr_status_t put(sd_shm_t *st, const sd_key_t *k, apr_size_t len,
                         apr_uint32_t salt, apr_int64_t now, apr_uint32_t idle,
                         apr_uint32_t max_age)
 {
     unsigned char buf[8192];
     fill(buf, len, k, salt);
-    return sd_store_create(st, k, buf, len, now, idle, max_age);
+    return sd_shm_create(st, k, buf, len, now, idle, max_age);
 }
 
-static apr_uint64_t nsessions(sd_store_t *st)
+static apr_uint64_t nsessions(sd_shm_t *st)
 {
-    sd_store_stats_t s;
-    sd_store_stats(st, &s);
+    sd_shm_stats_t s;
+    sd_shm_stats(st, &s);
     return s.sessions;
 }
 
-static int validate_ok(sd_store_t *st, const char *what)
+static int validate_ok(sd_shm_t *st, const char *what)
 {
     char why[256] = "";
-    apr_status_t rv = sd_store_validate(st, why, sizeof why);
+    apr_status_t rv = sd_shm_validate(st, why, sizeof why);
     if (!ok(rv == APR_SUCCESS, "validate after %s", what)) {
         diag("validate: %s", why);
         return 0;
@@ -91,9 +91,9 @@ static int validate_ok(sd_store_t *st, const char *what)
     return 1;
 }
 
-/* One session as sd_store_foreach() shows it. */
+/* One session as sd_shm_foreach() shows it. */
 typedef struct {
-    unsigned char key[SD_STORE_KEY_BYTES];
+    unsigned char key[SD_SHM_KEY_BYTES];
     unsigned char *data;
     apr_size_t len;
     apr_int64_t created, last_access;
@@ -117,7 +117,7 @@ static int collect_one(void *baton, const sd_key_t *key, const void *data,
         rs->r = realloc(rs->r, (size_t)rs->cap * sizeof *rs->r);
     }
     r = &rs->r[rs->n++];
-    memcpy(r->key, key->b, SD_STORE_KEY_BYTES);
+    memcpy(r->key, key->b, SD_SHM_KEY_BYTES);
     r->data = malloc(len ? len : 1);
     memcpy(r->data, data, len);
     r->len = len;
@@ -128,10 +128,10 @@ static int collect_one(void *baton, const sd_key_t *key, const void *data,
     return 0;
 }
 
-static recs_t collect(sd_store_t *st)
+static recs_t collect(sd_shm_t *st)
 {
     recs_t rs = {NULL, 0, 0};
-    sd_store_foreach(st, collect_one, &rs);
+    sd_shm_foreach(st, collect_one, &rs);
     return rs;
 }
 
@@ -150,7 +150,7 @@ static const rec_t *find_rec(const recs_t *rs, const unsigned char *key)
 {
     int i;
     for (i = 0; i < rs->n; i++) {
-        if (memcmp(rs->r[i].key, key, SD_STORE_KEY_BYTES) == 0) {
+        if (memcmp(rs->r[i].key, key, SD_SHM_KEY_BYTES) == 0) {
             return &rs->r[i];
         }
     }
@@ -371,9 +371,9 @@ static void snap_end(buf_t *b)
 /* The store every test saves: 100 sessions of 0 to 4096 bytes, created
  * over 1000 s before T0, a third of them used since, each with its own
  * idle and absolute timeouts, none ended at T0. */
-static sd_store_t *full_store(apr_uint64_t *bytes)
+static sd_shm_t *full_store(apr_uint64_t *bytes)
 {
-    sd_store_t *st = heap_store(200, 1 << 20, MAXD, SD_FULL_REFUSE);
+    sd_shm_t *st = heap_store(200, 1 << 20, MAXD, SD_SHM_FULL_REFUSE);
     sd_key_t k;
     int i;
 
@@ -392,7 +392,7 @@ static sd_store_t *full_store(apr_uint64_t *bytes)
             diag("full_store: session %d not created", i);
         }
         if (i % 3 == 0) {
-            sd_store_get(st, &k, created + 5 + i, NULL, 0, NULL, NULL);
+            sd_shm_get(st, &k, created + 5 + i, NULL, 0, NULL, NULL);
         }
         *bytes += len;
     }
@@ -402,8 +402,8 @@ static sd_store_t *full_store(apr_uint64_t *bytes)
 static void test_round_trip(void)
 {
     apr_uint64_t bytes = 0, count = 0, loaded = 0;
-    sd_store_t *st = full_store(&bytes);
-    sd_store_t *st2 = heap_store(200, 1 << 20, MAXD, SD_FULL_REFUSE);
+    sd_shm_t *st = full_store(&bytes);
+    sd_shm_t *st2 = heap_store(200, 1 << 20, MAXD, SD_SHM_FULL_REFUSE);
     const char *path = path_of("round.snap");
     const char *why = "unset";
     recs_t want, got;
@@ -446,11 +446,11 @@ static void test_round_trip(void)
     /* Saving over the snapshot replaces it. */
     {
         sd_key_t k;
-        sd_store_t *st3 = heap_store(200, 1 << 20, MAXD, SD_FULL_REFUSE);
+        sd_shm_t *st3 = heap_store(200, 1 << 20, MAXD, SD_SHM_FULL_REFUSE);
         ino_t before = sb.st_ino;
         for (i = 0; i < 10; i++) {
             key_n(&k, "snap", i);
-            sd_store_delete(st, &k);
+            sd_shm_delete(st, &k);
         }
         is_int(sd_snapshot_save(st, path, pool, &count), APR_SUCCESS,
                "save again over the same path");
@@ -468,8 +468,8 @@ static void test_round_trip(void)
 
     /* An empty store makes a snapshot too. */
     {
-        sd_store_t *e = heap_store(10, 64 << 10, 1024, SD_FULL_REFUSE);
-        sd_store_t *e2 = heap_store(10, 64 << 10, 1024, SD_FULL_REFUSE);
+        sd_shm_t *e = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
+        sd_shm_t *e2 = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
         const char *ep = path_of("empty.snap");
         count = 99;
         is_int(sd_snapshot_save(e, ep, pool, &count), APR_SUCCESS,
@@ -491,7 +491,7 @@ static void test_round_trip(void)
 
 static void test_expired(void)
 {
-    sd_store_t *st = heap_store(10, 64 << 10, 1024, SD_FULL_REFUSE);
+    sd_shm_t *st = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
     const char *path = path_of("expired.snap");
     const char *why;
     apr_uint64_t count = 0, loaded = 0;
@@ -512,7 +512,7 @@ static void test_expired(void)
     }
     put(st, &k[0], 10, 1, T0, 100, 1000); /* a: idle 100 from T0 */
     put(st, &k[1], 10, 2, T0, 100, 1000); /* b: idle 100 from T0 + 50 */
-    sd_store_get(st, &k[1], T0 + 50, NULL, 0, NULL, NULL);
+    sd_shm_get(st, &k[1], T0 + 50, NULL, 0, NULL, NULL);
     put(st, &k[2], 10, 3, T0, 10000, 300);   /* c: max_age 300 */
     put(st, &k[3], 10, 4, T0, 10000, 50000); /* d: ends at T0 + 10000 */
     is_int(sd_snapshot_save(st, path, pool, &count), APR_SUCCESS,
@@ -520,13 +520,13 @@ static void test_expired(void)
     is_int(count, 4, "... 4 counted");
 
     for (i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
-        sd_store_t *to = heap_store(10, 64 << 10, 1024, SD_FULL_REFUSE);
+        sd_shm_t *to = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
         char back[8] = "";
         int j, n = 0;
         apr_status_t rv =
             sd_snapshot_load(to, path, pool, cases[i].at, &loaded, &why);
         for (j = 0; j < 4; j++) {
-            if (sd_store_get(to, &k[j], cases[i].at, NULL, 0, NULL, NULL) ==
+            if (sd_shm_get(to, &k[j], cases[i].at, NULL, 0, NULL, NULL) ==
                 APR_SUCCESS) {
                 back[n++] = (char)('a' + j);
             }
@@ -547,7 +547,7 @@ static void test_expired(void)
 static void test_smaller(void)
 {
     apr_uint64_t bytes = 0, count = 0, loaded = 0;
-    sd_store_t *st = full_store(&bytes);
+    sd_shm_t *st = full_store(&bytes);
     const char *path = path_of("smaller.snap");
     const char *why;
     recs_t want, got;
@@ -562,7 +562,7 @@ static void test_smaller(void)
 
     /* Room for 40 sessions, refusing the rest. */
     {
-        sd_store_t *to = heap_store(40, 1 << 20, MAXD, SD_FULL_REFUSE);
+        sd_shm_t *to = heap_store(40, 1 << 20, MAXD, SD_SHM_FULL_REFUSE);
         rv = sd_snapshot_load(to, path, pool, T0, &loaded, &why);
         is_int(rv, APR_SUCCESS, "capacity 40 (refuse): load succeeds");
         is_int(nsessions(to), 40, "... 40 sessions in the store");
@@ -575,7 +575,7 @@ static void test_smaller(void)
     }
     /* The same with eviction: the store keeps 40, the last it took. */
     {
-        sd_store_t *to = heap_store(40, 1 << 20, MAXD, SD_FULL_EVICT);
+        sd_shm_t *to = heap_store(40, 1 << 20, MAXD, SD_SHM_FULL_EVICT);
         rv = sd_snapshot_load(to, path, pool, T0, &loaded, &why);
         is_int(rv, APR_SUCCESS, "capacity 40 (evict): load succeeds");
         is_int(nsessions(to), 40, "... 40 sessions in the store");
@@ -591,7 +591,7 @@ static void test_smaller(void)
     }
     /* Records over max_data are skipped. */
     {
-        sd_store_t *to = heap_store(200, 1 << 20, 1024, SD_FULL_REFUSE);
+        sd_shm_t *to = heap_store(200, 1 << 20, 1024, SD_SHM_FULL_REFUSE);
         for (i = 0; i < want.n; i++) {
             small += want.r[i].len <= 1024;
         }
@@ -605,7 +605,7 @@ static void test_smaller(void)
     }
     /* Less memory than the snapshot's data: what fits. */
     {
-        sd_store_t *to = heap_store(200, 64 << 10, MAXD, SD_FULL_REFUSE);
+        sd_shm_t *to = heap_store(200, 64 << 10, MAXD, SD_SHM_FULL_REFUSE);
         apr_uint64_t n;
         why = NULL;
         rv = sd_snapshot_load(to, path, pool, T0, &loaded, &why);
@@ -633,8 +633,8 @@ static void test_smaller(void)
 static void test_atomic(void)
 {
     apr_uint64_t bytes = 0, count = 0;
-    sd_store_t *st = full_store(&bytes);
-    sd_store_t *other = heap_store(10, 64 << 10, 1024, SD_FULL_REFUSE);
+    sd_shm_t *st = full_store(&bytes);
+    sd_shm_t *other = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
     const char *path = path_of("atomic.snap");
     const char *blocker =
         apr_psprintf(pool, "%s.tmp.%ld", path, (long)getpid());
@@ -728,14 +728,14 @@ static void test_atomic(void)
 /* Bad files                                                           */
 /* ------------------------------------------------------------------ */
 
-static sd_store_t *victim; /* takes every bad load; holds 3 sessions */
+static sd_shm_t *victim; /* takes every bad load; holds 3 sessions */
 static sd_key_t small_keys[2];
 
 static void make_victim(void)
 {
     sd_key_t k;
     int i;
-    victim = heap_store(50, 256 << 10, 1024, SD_FULL_REFUSE);
+    victim = heap_store(50, 256 << 10, 1024, SD_SHM_FULL_REFUSE);
     for (i = 0; i < 3; i++) {
         key_n(&k, "resident", i);
         put(victim, &k, 50, (apr_uint32_t)i, T0, 1800, 28800);
@@ -759,7 +759,7 @@ static int refused(const void *buf, apr_size_t len, const char **whyp)
     }
     rv = sd_snapshot_load(victim, path, pool, T0, &loaded, &why);
     for (i = 0; i < 2; i++) {
-        absent &= sd_store_get(victim, &small_keys[i], T0, NULL, 0, NULL,
+        absent &= sd_shm_get(victim, &small_keys[i], T0, NULL, 0, NULL,
                                NULL) == APR_NOTFOUND;
     }
     if (whyp) {
@@ -772,7 +772,7 @@ static int refused(const void *buf, apr_size_t len, const char **whyp)
              (unsigned long long)loaded, (unsigned long long)nsessions(victim));
         /* Put the victim back as it was for the next case. */
         for (i = 0; i < 2; i++) {
-            sd_store_delete(victim, &small_keys[i]);
+            sd_shm_delete(victim, &small_keys[i]);
         }
         return 0;
     }
@@ -789,7 +789,7 @@ static int has_word(const char *why, const char *word)
 
 static void test_bad_files(void)
 {
-    sd_store_t *st = heap_store(10, 64 << 10, 1024, SD_FULL_REFUSE);
+    sd_shm_t *st = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
     const char *path = path_of("small.snap");
     const char *why;
     unsigned char *good, *b;
@@ -858,7 +858,7 @@ static void test_bad_files(void)
     snap_end(&hb);
     ok(hb.len == n, "a snapshot built by hand has the saved one's size");
     {
-        sd_store_t *to = heap_store(10, 64 << 10, 1024, SD_FULL_REFUSE);
+        sd_shm_t *to = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
         rv = sd_snapshot_parse(to, hb.b, hb.len, T0, &loaded, &why);
         ok(rv == APR_SUCCESS && loaded == 2, "... and loads: its 2 sessions");
     }
@@ -960,7 +960,7 @@ static void test_bad_files(void)
  * comment is the format. */
 static void test_documented_digest(void)
 {
-    sd_store_t *to = heap_store(10, 64 << 10, 1024, SD_FULL_REFUSE);
+    sd_shm_t *to = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
     buf_t hb = {NULL, 0, 0};
     apr_uint64_t loaded = 0;
     const char *why = NULL;
@@ -997,7 +997,7 @@ static apr_uint32_t rnd(void)
 
 static void test_parse_random(void)
 {
-    sd_store_t *to = NULL;
+    sd_shm_t *to = NULL;
     buf_t hb = {NULL, 0, 0};
     int r, odd_rv = 0, partial = 0, invalid = 0, accepted[4] = {0, 0, 0, 0};
     int valid_refused = 0;
@@ -1011,7 +1011,7 @@ static void test_parse_random(void)
         unsigned char *b;
 
         if (r % 200 == 0) {
-            to = heap_store(100, 64 << 10, 1024, SD_FULL_REFUSE);
+            to = heap_store(100, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
         }
         if (kind == 0) {
             /* Anything. */
@@ -1074,7 +1074,7 @@ static void test_parse_random(void)
         }
         if (r % 200 == 199) {
             char w[256];
-            invalid += sd_store_validate(to, w, sizeof w) != APR_SUCCESS;
+            invalid += sd_shm_validate(to, w, sizeof w) != APR_SUCCESS;
         }
     }
     diag("random: accepted %d pure random, %d with a random count or a "
@@ -1099,7 +1099,7 @@ static void test_parse_random(void)
  * file loads. */
 static void test_extreme_times(void)
 {
-    sd_store_t *to = heap_store(10, 64 << 10, 1024, SD_FULL_REFUSE);
+    sd_shm_t *to = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
     buf_t hb = {NULL, 0, 0};
     apr_uint64_t loaded = 0;
     const char *why = NULL;

@@ -27,7 +27,7 @@
 
 #include "tap.h"
 #include "sd_sha256.h"
-#include "sd_store.h"
+#include "sd_shm.h"
 
 #define T0 1700000000 /* "now" at the start of every scenario */
 
@@ -82,34 +82,34 @@ static int check_fill(const unsigned char *buf, apr_size_t len,
     return 1;
 }
 
-static apr_status_t put(sd_store_t *st, const sd_key_t *k, apr_size_t len,
+static apr_status_t put(sd_shm_t *st, const sd_key_t *k, apr_size_t len,
                         apr_uint32_t salt, apr_int64_t now, apr_uint32_t idle,
                         apr_uint32_t max_age)
 {
     unsigned char buf[70000];
     fill(buf, len, k, salt);
-    return sd_store_create(st, k, buf, len, now, idle, max_age);
+    return sd_shm_create(st, k, buf, len, now, idle, max_age);
 }
 
-static apr_status_t repl(sd_store_t *st, const sd_key_t *k,
+static apr_status_t repl(sd_shm_t *st, const sd_key_t *k,
                          apr_uint32_t version, apr_size_t len,
                          apr_uint32_t salt, apr_int64_t now)
 {
     unsigned char buf[70000];
     fill(buf, len, k, salt);
-    return sd_store_replace(st, k, version, buf, len, now);
+    return sd_shm_replace(st, k, version, buf, len, now);
 }
 
 /* Get and check: returns the status; on success *len and *salt are the
  * record's, and *intact says whether its bytes are whole. */
-static apr_status_t fetch(sd_store_t *st, const sd_key_t *k, apr_int64_t now,
+static apr_status_t fetch(sd_shm_t *st, const sd_key_t *k, apr_int64_t now,
                           apr_size_t *len, apr_uint32_t *salt, int *intact,
-                          sd_meta_t *meta)
+                          sd_shm_meta_t *meta)
 {
     unsigned char buf[70000];
     apr_size_t l = 0;
-    sd_meta_t m;
-    apr_status_t rv = sd_store_get(st, k, now, buf, sizeof buf, &l, &m);
+    sd_shm_meta_t m;
+    apr_status_t rv = sd_shm_get(st, k, now, buf, sizeof buf, &l, &m);
 
     if (rv == APR_SUCCESS) {
         if (len) {
@@ -126,7 +126,7 @@ static apr_status_t fetch(sd_store_t *st, const sd_key_t *k, apr_int64_t now,
 }
 
 /* Alive, whole, and with the expected salt. */
-static int has(sd_store_t *st, const sd_key_t *k, apr_int64_t now,
+static int has(sd_shm_t *st, const sd_key_t *k, apr_int64_t now,
                apr_uint32_t want_salt)
 {
     apr_uint32_t salt = 0;
@@ -135,17 +135,17 @@ static int has(sd_store_t *st, const sd_key_t *k, apr_int64_t now,
            intact && salt == want_salt;
 }
 
-static sd_store_stats_t stats(sd_store_t *st)
+static sd_shm_stats_t stats(sd_shm_t *st)
 {
-    sd_store_stats_t s;
-    sd_store_stats(st, &s);
+    sd_shm_stats_t s;
+    sd_shm_stats(st, &s);
     return s;
 }
 
-static int validate_ok(sd_store_t *st, const char *what)
+static int validate_ok(sd_shm_t *st, const char *what)
 {
     char why[256] = "";
-    apr_status_t rv = sd_store_validate(st, why, sizeof why);
+    apr_status_t rv = sd_shm_validate(st, why, sizeof why);
     if (!ok(rv == APR_SUCCESS, "validate after %s", what)) {
         diag("validate: %s", why);
         return 0;
@@ -159,63 +159,63 @@ static int validate_ok(sd_store_t *st, const char *what)
 
 static void test_params(void)
 {
-    sd_store_params_t p;
+    sd_shm_params_t p;
     const char *why;
 
-    p = params(10000, 64 << 20, 16 << 10, SD_FULL_EVICT);
+    p = params(10000, 64 << 20, 16 << 10, SD_SHM_FULL_EVICT);
     why = NULL;
-    is_int(sd_store_check_params(&p, &why), APR_SUCCESS,
+    is_int(sd_shm_check_params(&p, &why), APR_SUCCESS,
            "defaults (10000, 64M, 16K) accepted");
-    p = params(1, 16 << 10, 16 << 10, SD_FULL_EVICT);
-    is_int(sd_store_check_params(&p, &why), APR_SUCCESS,
+    p = params(1, 16 << 10, 16 << 10, SD_SHM_FULL_EVICT);
+    is_int(sd_shm_check_params(&p, &why), APR_SUCCESS,
            "capacity 1, memory == max_data accepted");
-    p = params(10000000, 64 << 20, 16 << 10, SD_FULL_REFUSE);
-    is_int(sd_store_check_params(&p, &why), APR_SUCCESS,
+    p = params(10000000, 64 << 20, 16 << 10, SD_SHM_FULL_REFUSE);
+    is_int(sd_shm_check_params(&p, &why), APR_SUCCESS,
            "capacity 10000000 accepted");
 
-    p = params(0, 64 << 20, 16 << 10, SD_FULL_EVICT);
+    p = params(0, 64 << 20, 16 << 10, SD_SHM_FULL_EVICT);
     why = NULL;
-    is_int(sd_store_check_params(&p, &why), APR_EINVAL, "capacity 0 refused");
+    is_int(sd_shm_check_params(&p, &why), APR_EINVAL, "capacity 0 refused");
     ok(why != NULL && *why, "... with a reason: %s", why ? why : "(none)");
-    p = params(10000001, 64 << 20, 16 << 10, SD_FULL_EVICT);
-    is_int(sd_store_check_params(&p, &why), APR_EINVAL,
+    p = params(10000001, 64 << 20, 16 << 10, SD_SHM_FULL_EVICT);
+    is_int(sd_shm_check_params(&p, &why), APR_EINVAL,
            "capacity 10000001 refused");
-    p = params(10000, 16 << 10, 16 << 10, SD_FULL_EVICT);
+    p = params(10000, 16 << 10, 16 << 10, SD_SHM_FULL_EVICT);
     p.memory = p.max_data - 1;
     why = NULL;
-    is_int(sd_store_check_params(&p, &why), APR_EINVAL,
+    is_int(sd_shm_check_params(&p, &why), APR_EINVAL,
            "memory < max_data refused");
     ok(why != NULL && *why, "... with a reason: %s", why ? why : "(none)");
-    p = params(10000, 64 << 20, 0, SD_FULL_EVICT);
-    is_int(sd_store_check_params(&p, &why), APR_EINVAL, "max_data 0 refused");
-    p = params(10000, 0, 16 << 10, SD_FULL_EVICT);
-    is_int(sd_store_check_params(&p, &why), APR_EINVAL, "memory 0 refused");
+    p = params(10000, 64 << 20, 0, SD_SHM_FULL_EVICT);
+    is_int(sd_shm_check_params(&p, &why), APR_EINVAL, "max_data 0 refused");
+    p = params(10000, 0, 16 << 10, SD_SHM_FULL_EVICT);
+    is_int(sd_shm_check_params(&p, &why), APR_EINVAL, "memory 0 refused");
 
     /* Formatting refuses what check_params refuses, and too little room. */
     {
         char small[64];
-        sd_store_t *st = NULL;
-        p = params(0, 4096, 1024, SD_FULL_EVICT);
-        ok(sd_store_format(pool, small, sizeof small, &p, &st) != APR_SUCCESS,
+        sd_shm_t *st = NULL;
+        p = params(0, 4096, 1024, SD_SHM_FULL_EVICT);
+        ok(sd_shm_format(pool, small, sizeof small, &p, &st) != APR_SUCCESS,
            "format refuses bad parameters");
-        p = params(16, 4096, 1024, SD_FULL_EVICT);
-        ok(sd_store_format(pool, small, sizeof small, &p, &st) != APR_SUCCESS,
+        p = params(16, 4096, 1024, SD_SHM_FULL_EVICT);
+        ok(sd_shm_format(pool, small, sizeof small, &p, &st) != APR_SUCCESS,
            "format refuses memory smaller than "
-           "sd_store_size()");
+           "sd_shm_size()");
     }
     /* The size grows with what is asked for and covers the data. */
     {
-        sd_store_params_t a = params(100, 1 << 20, 1024, SD_FULL_EVICT);
-        sd_store_params_t b = params(100000, 1 << 20, 1024, SD_FULL_EVICT);
-        sd_store_params_t c = params(100, 8 << 20, 1024, SD_FULL_EVICT);
-        sd_store_params_t d =
-            params(10000000, 64ULL << 20, 16 << 10, SD_FULL_EVICT);
-        ok(sd_store_size(&a) >= (1 << 20), "size covers the data memory");
-        ok(sd_store_size(&b) > sd_store_size(&a), "size grows with capacity");
-        ok(sd_store_size(&c) > sd_store_size(&a), "size grows with memory");
-        ok(sd_store_size(&d) > (apr_size_t)(64 << 20) + 10000000ULL * 32,
+        sd_shm_params_t a = params(100, 1 << 20, 1024, SD_SHM_FULL_EVICT);
+        sd_shm_params_t b = params(100000, 1 << 20, 1024, SD_SHM_FULL_EVICT);
+        sd_shm_params_t c = params(100, 8 << 20, 1024, SD_SHM_FULL_EVICT);
+        sd_shm_params_t d =
+            params(10000000, 64ULL << 20, 16 << 10, SD_SHM_FULL_EVICT);
+        ok(sd_shm_size(&a) >= (1 << 20), "size covers the data memory");
+        ok(sd_shm_size(&b) > sd_shm_size(&a), "size grows with capacity");
+        ok(sd_shm_size(&c) > sd_shm_size(&a), "size grows with memory");
+        ok(sd_shm_size(&d) > (apr_size_t)(64 << 20) + 10000000ULL * 32,
            "10M sessions: size %llu has room for every key",
-           (unsigned long long)sd_store_size(&d));
+           (unsigned long long)sd_shm_size(&d));
     }
 }
 
@@ -225,23 +225,23 @@ static void test_params(void)
 
 static void test_basic(void)
 {
-    sd_store_t *st = heap_store(100, 64 << 10, 2048, SD_FULL_EVICT, NULL, NULL);
-    sd_store_params_t p;
+    sd_shm_t *st = heap_store(100, 64 << 10, 2048, SD_SHM_FULL_EVICT, NULL, NULL);
+    sd_shm_params_t p;
     sd_key_t a, b, c;
-    sd_meta_t m, m2;
+    sd_shm_meta_t m, m2;
     unsigned char buf[4096];
     apr_size_t len = 0;
     apr_uint32_t salt = 0;
     int intact = 0;
-    sd_store_stats_t s;
+    sd_shm_stats_t s;
 
     if (!ok(st != NULL, "format a small store")) {
         return;
     }
-    sd_store_params(st, &p);
+    sd_shm_params(st, &p);
     ok(p.capacity == 100 && p.memory == (64 << 10) && p.max_data == 2048 &&
-           p.when_full == SD_FULL_EVICT,
-       "sd_store_params gives them back");
+           p.when_full == SD_SHM_FULL_EVICT,
+       "sd_shm_params gives them back");
     s = stats(st);
     ok(s.capacity == 100 && s.sessions == 0 && s.memory_used == 0 &&
            s.hits == 0 && s.misses == 0,
@@ -255,7 +255,7 @@ static void test_basic(void)
     key_n(&a, "basic", 1);
     key_n(&b, "basic", 2);
     key_n(&c, "basic", 3);
-    is_int(sd_store_get(st, &a, T0, buf, sizeof buf, &len, &m), APR_NOTFOUND,
+    is_int(sd_shm_get(st, &a, T0, buf, sizeof buf, &len, &m), APR_NOTFOUND,
            "get of an absent key: APR_NOTFOUND");
     is_int(put(st, &a, 100, 11, T0, 1800, 28800), APR_SUCCESS, "create a");
     is_int(put(st, &b, 1500, 22, T0 + 1, 1800, 28800), APR_SUCCESS,
@@ -287,7 +287,7 @@ static void test_basic(void)
     /* A short buffer gets a prefix; *len is the whole length. */
     memset(buf, 0xEE, sizeof buf);
     len = 0;
-    is_int(sd_store_get(st, &b, T0 + 21, buf, 10, &len, NULL), APR_SUCCESS,
+    is_int(sd_shm_get(st, &b, T0 + 21, buf, 10, &len, NULL), APR_SUCCESS,
            "get b into a 10-byte buffer (meta NULL)");
     is_int(len, 1500, "... *len is the full 1500");
     {
@@ -297,14 +297,14 @@ static void test_basic(void)
            "... exactly 10 bytes copied, nothing beyond");
     }
     len = 0;
-    is_int(sd_store_get(st, &b, T0 + 22, NULL, 0, &len, NULL), APR_SUCCESS,
+    is_int(sd_shm_get(st, &b, T0 + 22, NULL, 0, &len, NULL), APR_SUCCESS,
            "get with no buffer: just the length");
     is_int(len, 1500, "... 1500");
 
-    is_int(sd_store_delete(st, &a), APR_SUCCESS, "delete a");
-    is_int(sd_store_delete(st, &a), APR_NOTFOUND, "delete a again: NOTFOUND");
-    is_int(sd_store_delete(st, &c), APR_NOTFOUND, "delete absent c: NOTFOUND");
-    is_int(sd_store_get(st, &a, T0 + 23, buf, sizeof buf, &len, NULL),
+    is_int(sd_shm_delete(st, &a), APR_SUCCESS, "delete a");
+    is_int(sd_shm_delete(st, &a), APR_NOTFOUND, "delete a again: NOTFOUND");
+    is_int(sd_shm_delete(st, &c), APR_NOTFOUND, "delete absent c: NOTFOUND");
+    is_int(sd_shm_get(st, &a, T0 + 23, buf, sizeof buf, &len, NULL),
            APR_NOTFOUND, "get a after delete: NOTFOUND");
     ok(has(st, &b, T0 + 24, 22), "b untouched by a's delete");
     is_int(stats(st).sessions, 1, "one session left");
@@ -316,17 +316,17 @@ static void test_basic(void)
     is_int(put(st, &c, 0, 0, T0 + 30, 1800, 28800), APR_SUCCESS,
            "create with 0 bytes");
     len = 99;
-    is_int(sd_store_get(st, &c, T0 + 31, buf, sizeof buf, &len, NULL),
+    is_int(sd_shm_get(st, &c, T0 + 31, buf, sizeof buf, &len, NULL),
            APR_SUCCESS, "get the empty record");
     is_int(len, 0, "... 0 bytes");
-    sd_store_delete(st, &c);
+    sd_shm_delete(st, &c);
     is_int(put(st, &c, 2048, 44, T0 + 32, 1800, 28800), APR_SUCCESS,
            "create with exactly max_data");
     ok(has(st, &c, T0 + 33, 44), "... reads back whole");
-    sd_store_delete(st, &c);
+    sd_shm_delete(st, &c);
     is_int(put(st, &c, 2049, 44, T0 + 34, 1800, 28800), APR_EINVAL,
            "create with max_data + 1: APR_EINVAL");
-    is_int(sd_store_get(st, &c, T0 + 35, NULL, 0, NULL, NULL), APR_NOTFOUND,
+    is_int(sd_shm_get(st, &c, T0 + 35, NULL, 0, NULL, NULL), APR_NOTFOUND,
            "... and nothing stored");
 
     s = stats(st);
@@ -335,25 +335,25 @@ static void test_basic(void)
     {
         /* Exact counting from here. */
         apr_uint64_t h = s.hits, mi = s.misses;
-        sd_store_get(st, &a, T0 + 40, NULL, 0, NULL, NULL);
-        sd_store_get(st, &a, T0 + 40, NULL, 0, NULL, NULL);
-        sd_store_get(st, &c, T0 + 40, NULL, 0, NULL, NULL);
+        sd_shm_get(st, &a, T0 + 40, NULL, 0, NULL, NULL);
+        sd_shm_get(st, &a, T0 + 40, NULL, 0, NULL, NULL);
+        sd_shm_get(st, &c, T0 + 40, NULL, 0, NULL, NULL);
         s = stats(st);
         ok(s.hits == h + 2 && s.misses == mi + 1,
            "two hits and one miss add exactly 2 and 1");
     }
-    sd_store_count(st, SD_COUNT_LOGIN_OK);
-    sd_store_count(st, SD_COUNT_LOGIN_OK);
-    sd_store_count(st, SD_COUNT_LOGIN_FAILED);
-    sd_store_count(st, SD_COUNT_LOGIN_THROTTLED);
-    sd_store_count(st, SD_COUNT_LOGIN_THROTTLED);
-    sd_store_count(st, SD_COUNT_LOGIN_THROTTLED);
+    sd_shm_count(st, SD_SHM_COUNT_LOGIN_OK);
+    sd_shm_count(st, SD_SHM_COUNT_LOGIN_OK);
+    sd_shm_count(st, SD_SHM_COUNT_LOGIN_FAILED);
+    sd_shm_count(st, SD_SHM_COUNT_LOGIN_THROTTLED);
+    sd_shm_count(st, SD_SHM_COUNT_LOGIN_THROTTLED);
+    sd_shm_count(st, SD_SHM_COUNT_LOGIN_THROTTLED);
     s = stats(st);
     ok(s.logins_ok == 2 && s.logins_failed == 1 && s.logins_throttled == 3,
        "login counters 2/1/3");
 
-    sd_store_delete(st, &a);
-    sd_store_delete(st, &b);
+    sd_shm_delete(st, &a);
+    sd_shm_delete(st, &b);
     s = stats(st);
     is_int(s.sessions, 0, "all deleted: 0 sessions");
     is_int(s.memory_used, 0, "all deleted: memory_used back to 0");
@@ -362,9 +362,9 @@ static void test_basic(void)
 
 static void test_replace(void)
 {
-    sd_store_t *st = heap_store(100, 64 << 10, 4096, SD_FULL_EVICT, NULL, NULL);
+    sd_shm_t *st = heap_store(100, 64 << 10, 4096, SD_SHM_FULL_EVICT, NULL, NULL);
     sd_key_t a, b;
-    sd_meta_t m;
+    sd_shm_meta_t m;
     apr_uint32_t v1, v2;
     apr_size_t len = 0;
     apr_uint32_t salt = 0;
@@ -411,7 +411,7 @@ static void test_replace(void)
     is_int(repl(st, &a, m.version, 4097, 11, T0 + 13), APR_EINVAL,
            "max_data + 1: APR_EINVAL");
     {
-        sd_meta_t m3;
+        sd_shm_meta_t m3;
         fetch(st, &a, T0 + 14, &len, &salt, &intact, &m3);
         ok(len == 4096 && intact && salt == 10 && m3.version == m.version,
            "... and the record is as it was");
@@ -434,8 +434,8 @@ static void test_replace(void)
         }
     }
     is_int(bad, 0, "2000 replaces of varying size all succeed and read back");
-    sd_store_delete(st, &a);
-    sd_store_delete(st, &b);
+    sd_shm_delete(st, &a);
+    sd_shm_delete(st, &b);
     is_int(stats(st).memory_used, 0, "memory_used 0 after deleting");
     validate_ok(st, "replaces");
 }
@@ -444,9 +444,9 @@ static void test_replace(void)
  * be stored, and updated. */
 static void test_replace_tight(void)
 {
-    sd_store_t *st = heap_store(4, 1024, 1024, SD_FULL_EVICT, NULL, NULL);
+    sd_shm_t *st = heap_store(4, 1024, 1024, SD_SHM_FULL_EVICT, NULL, NULL);
     sd_key_t a;
-    sd_meta_t m;
+    sd_shm_meta_t m;
 
     key_n(&a, "tight", 1);
     is_int(put(st, &a, 1024, 1, T0, 1800, 28800), APR_SUCCESS,
@@ -465,10 +465,10 @@ static void test_replace_tight(void)
 
 static void test_expiry(void)
 {
-    sd_store_t *st = heap_store(100, 64 << 10, 1024, SD_FULL_EVICT, NULL, NULL);
+    sd_shm_t *st = heap_store(100, 64 << 10, 1024, SD_SHM_FULL_EVICT, NULL, NULL);
     sd_key_t a, b, c, d;
-    sd_meta_t m;
-    sd_store_stats_t s0, s;
+    sd_shm_meta_t m;
+    sd_shm_stats_t s0, s;
 
     key_n(&a, "exp", 1);
     key_n(&b, "exp", 2);
@@ -481,14 +481,14 @@ static void test_expiry(void)
     s0 = stats(st);
 
     ok(has(st, &a, T0 + 100, 1), "idle 100: alive at exactly +100");
-    is_int(sd_store_get(st, &b, T0 + 101, NULL, 0, NULL, NULL), APR_TIMEUP,
+    is_int(sd_shm_get(st, &b, T0 + 101, NULL, 0, NULL, NULL), APR_TIMEUP,
            "idle 100: ended at +101 (APR_TIMEUP)");
-    is_int(sd_store_get(st, &b, T0 + 102, NULL, 0, NULL, NULL), APR_NOTFOUND,
+    is_int(sd_shm_get(st, &b, T0 + 102, NULL, 0, NULL, NULL), APR_NOTFOUND,
            "idle 100: ... and gone after");
     s = stats(st);
     is_int(s.sessions, s0.sessions - 1, "... removed: sessions dropped by 1");
     is_int(s.expirations, s0.expirations + 1, "... expirations rose by 1");
-    is_int(sd_store_get(st, &b, T0 + 50, NULL, 0, NULL, NULL), APR_NOTFOUND,
+    is_int(sd_shm_get(st, &b, T0 + 50, NULL, 0, NULL, NULL), APR_NOTFOUND,
            "... gone for good, even asked with an earlier time");
 
     /* max_age ends an active session. */
@@ -498,7 +498,7 @@ static void test_expiry(void)
     is_int(m.expires, T0 + 250,
            "... expires is created + max_age when that"
            " comes first");
-    is_int(sd_store_get(st, &c, T0 + 251, NULL, 0, NULL, NULL), APR_TIMEUP,
+    is_int(sd_shm_get(st, &c, T0 + 251, NULL, 0, NULL, NULL), APR_TIMEUP,
            "max_age 250: ended at +251 though used at +250");
     is_int(stats(st).expirations, s0.expirations + 2, "expirations +2");
 
@@ -506,12 +506,12 @@ static void test_expiry(void)
     fetch(st, &d, T0 + 50, NULL, NULL, NULL, &m);
     is_int(repl(st, &d, m.version, 64, 9, T0 + 151), APR_NOTFOUND,
            "replace after the idle timeout: APR_NOTFOUND");
-    is_int(sd_store_get(st, &d, T0 + 151, NULL, 0, NULL, NULL), APR_NOTFOUND,
+    is_int(sd_shm_get(st, &d, T0 + 151, NULL, 0, NULL, NULL), APR_NOTFOUND,
            "... and the session is gone");
     s = stats(st);
     is_int(s.sessions, 1, "only a is left");
     is_int(s.expirations, s0.expirations + 3, "expirations +3");
-    sd_store_delete(st, &a);
+    sd_shm_delete(st, &a);
     is_int(stats(st).memory_used, 0, "memory_used 0");
     validate_ok(st, "expiry");
 }
@@ -531,15 +531,15 @@ static void count_log(void *baton, int level, const char *msg)
 
 static void test_full_refuse(void)
 {
-    sd_store_t *st = heap_store(4, 16 << 10, 1024, SD_FULL_REFUSE, NULL, NULL);
+    sd_shm_t *st = heap_store(4, 16 << 10, 1024, SD_SHM_FULL_REFUSE, NULL, NULL);
     sd_key_t k[6];
     int i, all = 1;
-    sd_store_stats_t s;
+    sd_shm_stats_t s;
 
     for (i = 0; i < 6; i++) {
         key_n(&k[i], "refuse", i);
     }
-    sd_store_set_log(st, count_log, NULL);
+    sd_shm_set_log(st, count_log, NULL);
     nlogs = 0;
     for (i = 0; i < 4; i++) {
         all &= put(st, &k[i], 100, (apr_uint32_t)i, T0, 1800, 28800) ==
@@ -552,7 +552,7 @@ static void test_full_refuse(void)
         all &= has(st, &k[i], T0 + 2, (apr_uint32_t)i);
     }
     ok(all, "refuse: the 4 existing sessions are intact");
-    is_int(sd_store_get(st, &k[4], T0 + 2, NULL, 0, NULL, NULL), APR_NOTFOUND,
+    is_int(sd_shm_get(st, &k[4], T0 + 2, NULL, 0, NULL, NULL), APR_NOTFOUND,
            "refuse: the refused one is not there");
     s = stats(st);
     ok(s.refusals == 1 && s.evictions == 0 && s.sessions == 4,
@@ -570,7 +570,7 @@ static void test_full_refuse(void)
     validate_ok(st, "refuse");
 
     /* The policy can be changed on a live store. */
-    sd_store_set_when_full(st, SD_FULL_EVICT);
+    sd_shm_set_when_full(st, SD_SHM_FULL_EVICT);
     for (i = 0, all = 1; i < 3; i++) {
         all &= put(st, &k[i], 100, 10, T0 + 2001, 1800, 28800) == APR_SUCCESS;
     }
@@ -578,19 +578,19 @@ static void test_full_refuse(void)
     is_int(put(st, &k[5], 100, 5, T0 + 2002, 1800, 28800), APR_SUCCESS,
            "after set_when_full(EVICT), a create on a full store succeeds");
     {
-        sd_store_params_t p;
-        sd_store_params(st, &p);
-        is_int(p.when_full, SD_FULL_EVICT, "... and params say evict");
+        sd_shm_params_t p;
+        sd_shm_params(st, &p);
+        is_int(p.when_full, SD_SHM_FULL_EVICT, "... and params say evict");
     }
     validate_ok(st, "policy change");
 }
 
 static void test_full_evict(void)
 {
-    sd_store_t *st = heap_store(4, 16 << 10, 1024, SD_FULL_EVICT, NULL, NULL);
+    sd_shm_t *st = heap_store(4, 16 << 10, 1024, SD_SHM_FULL_EVICT, NULL, NULL);
     sd_key_t A, B, C, D, E, F;
-    sd_meta_t m;
-    sd_store_stats_t s;
+    sd_shm_meta_t m;
+    sd_shm_stats_t s;
 
     key_n(&A, "evict", 1);
     key_n(&B, "evict", 2);
@@ -603,7 +603,7 @@ static void test_full_evict(void)
     put(st, &C, 100, 3, T0, 1800, 28800);
     put(st, &D, 100, 4, T0, 1800, 28800);
     /* Use order now, oldest first: C D A B. */
-    sd_store_get(st, &A, T0 + 1, NULL, 0, NULL, &m);
+    sd_shm_get(st, &A, T0 + 1, NULL, 0, NULL, &m);
     fetch(st, &B, T0 + 2, NULL, NULL, NULL, &m);
     repl(st, &B, m.version, 100, 2, T0 + 2);
     is_int(put(st, &E, 100, 5, T0 + 3, 1800, 28800), APR_SUCCESS,
@@ -611,12 +611,12 @@ static void test_full_evict(void)
     s = stats(st);
     ok(s.sessions == 4 && s.evictions == 1 && s.refusals == 0,
        "evict: 4 sessions, 1 eviction");
-    is_int(sd_store_get(st, &C, T0 + 4, NULL, 0, NULL, NULL), APR_NOTFOUND,
+    is_int(sd_shm_get(st, &C, T0 + 4, NULL, 0, NULL, NULL), APR_NOTFOUND,
            "evict: C, the least recently used, was evicted");
     /* Order now: D A B E; touch D: A B E D. */
     ok(has(st, &D, T0 + 5, 4), "evict: D kept");
     put(st, &F, 100, 6, T0 + 6, 1800, 28800);
-    is_int(sd_store_get(st, &A, T0 + 7, NULL, 0, NULL, NULL), APR_NOTFOUND,
+    is_int(sd_shm_get(st, &A, T0 + 7, NULL, 0, NULL, NULL), APR_NOTFOUND,
            "evict: then A (get made it newer than C, not than D)");
     ok(has(st, &B, T0 + 8, 2) && has(st, &E, T0 + 8, 5) &&
            has(st, &D, T0 + 8, 4) && has(st, &F, T0 + 8, 6),
@@ -628,11 +628,11 @@ static void test_full_evict(void)
 /* An ended session is reclaimed before any live one is evicted. */
 static void test_reclaim_first(int cap)
 {
-    sd_store_t *st = heap_store((apr_uint64_t)cap, 16 << 10, 1024,
-                                SD_FULL_EVICT, NULL, NULL);
+    sd_shm_t *st = heap_store((apr_uint64_t)cap, 16 << 10, 1024,
+                                SD_SHM_FULL_EVICT, NULL, NULL);
     sd_key_t k[16], x;
     int i, all = 1;
-    sd_store_stats_t s;
+    sd_shm_stats_t s;
 
     for (i = 0; i < cap; i++) {
         key_n(&k[i], "reclaim", i);
@@ -659,14 +659,14 @@ static void test_reclaim_first(int cap)
 }
 
 /* The same policies when memory, not the entry count, runs out. */
-static void test_memory_full(sd_when_full_t w)
+static void test_memory_full(sd_shm_when_full_t w)
 {
-    const char *pn = w == SD_FULL_EVICT ? "evict" : "refuse";
-    sd_store_t *st = heap_store(100, 4096, 1024, w, NULL, NULL);
+    const char *pn = w == SD_SHM_FULL_EVICT ? "evict" : "refuse";
+    sd_shm_t *st = heap_store(100, 4096, 1024, w, NULL, NULL);
     sd_key_t k[10];
     int i, n = 0, all = 1;
     apr_status_t rv = APR_SUCCESS;
-    sd_store_stats_t s;
+    sd_shm_stats_t s;
 
     for (i = 0; i < 10; i++) {
         key_n(&k[i], pn, 100 + i);
@@ -681,7 +681,7 @@ static void test_memory_full(sd_when_full_t w)
         n++;
     }
     ok(n >= 3 && n <= 4, "%s: %d records of 1000 bytes fit in 4096", pn, n);
-    if (w == SD_FULL_REFUSE) {
+    if (w == SD_SHM_FULL_REFUSE) {
         is_int(rv, APR_ENOSPC, "refuse: the next one is APR_ENOSPC");
         s = stats(st);
         ok(s.refusals == 1 && s.evictions == 0 && s.sessions == (unsigned)n,
@@ -694,7 +694,7 @@ static void test_memory_full(sd_when_full_t w)
          * Shrink k[1] to 2 chunks, fill the room with another session, then
          * try to grow k[1] back to 16 chunks. */
         {
-            sd_meta_t m;
+            sd_shm_meta_t m;
             sd_key_t f;
             key_n(&f, pn, 200);
             fetch(st, &k[1], T0 + 21, NULL, NULL, NULL, &m);
@@ -706,14 +706,14 @@ static void test_memory_full(sd_when_full_t w)
             is_int(repl(st, &k[1], m.version, 1024, 51, T0 + 22), APR_ENOSPC,
                    "refuse: a grow with no room is APR_ENOSPC");
             ok(has(st, &k[1], T0 + 23, 50), "refuse: ... old record kept");
-            sd_store_delete(st, &f);
+            sd_shm_delete(st, &f);
         }
     }
     else {
         is_int(rv, APR_SUCCESS, "evict: the next one succeeds");
         s = stats(st);
         is_int(s.evictions, 1, "evict: by evicting one");
-        is_int(sd_store_get(st, &k[0], T0 + 20, NULL, 0, NULL, NULL),
+        is_int(sd_shm_get(st, &k[0], T0 + 20, NULL, 0, NULL, NULL),
                APR_NOTFOUND, "evict: the oldest one");
         for (i = 1; i <= n; i++) {
             all &= has(st, &k[i], T0 + 20, (apr_uint32_t)i);
@@ -724,48 +724,48 @@ static void test_memory_full(sd_when_full_t w)
          * and a new session takes the room, so growing it back needs 14
          * chunks that only an eviction can give. */
         {
-            sd_meta_t m;
+            sd_shm_meta_t m;
             sd_key_t f;
             key_n(&f, pn, 200);
             fetch(st, &k[n], T0 + 25, NULL, NULL, NULL, &m);
             repl(st, &k[n], m.version, 100, 76, T0 + 25);
             put(st, &f, 14 * 64, 60, T0 + 26, 1800, 28800);
-            sd_store_get(st, &k[1], T0 + 30, NULL, 0, NULL, NULL);
+            sd_shm_get(st, &k[1], T0 + 30, NULL, 0, NULL, NULL);
             for (i = 2; i <= n; i++) {
-                sd_store_get(st, &k[i], T0 + 30 + i, NULL, 0, NULL, NULL);
+                sd_shm_get(st, &k[i], T0 + 30 + i, NULL, 0, NULL, NULL);
             }
-            sd_store_get(st, &f, T0 + 39, NULL, 0, NULL, NULL);
+            sd_shm_get(st, &f, T0 + 39, NULL, 0, NULL, NULL);
             /* LRU order now: k1 (oldest) ... kn, f; grow kn. */
             fetch(st, &k[n], T0 + 40, NULL, NULL, NULL, &m);
             is_int(repl(st, &k[n], m.version, 1024, 77, T0 + 40), APR_SUCCESS,
                    "evict: a grow on a full memory succeeds");
             ok(has(st, &k[n], T0 + 41, 77), "evict: ... replaced");
-            is_int(sd_store_get(st, &k[1], T0 + 42, NULL, 0, NULL, NULL),
+            is_int(sd_shm_get(st, &k[1], T0 + 42, NULL, 0, NULL, NULL),
                    APR_NOTFOUND, "evict: ... by evicting the LRU one");
             ok(has(st, &f, T0 + 43, 60), "evict: ... and no other");
-            sd_store_delete(st, &f);
+            sd_shm_delete(st, &f);
         }
     }
     for (i = 0; i < 10; i++) {
-        sd_store_delete(st, &k[i]);
+        sd_shm_delete(st, &k[i]);
     }
     s = stats(st);
     ok(s.sessions == 0 && s.memory_used == 0, "%s: empty after deleting", pn);
-    validate_ok(st, w == SD_FULL_EVICT ? "memory full, evict"
+    validate_ok(st, w == SD_SHM_FULL_EVICT ? "memory full, evict"
                                        : "memory full, refuse");
 }
 
 /* When memory is full, an existing session can still be updated in place
  * of its own size: "full" is about new sessions (SPEC: refuse answers new
  * logins with 503; evict drops a session to make room for a new one). */
-static void test_replace_on_full_memory(sd_when_full_t w)
+static void test_replace_on_full_memory(sd_shm_when_full_t w)
 {
-    const char *pn = w == SD_FULL_EVICT ? "evict" : "refuse";
-    sd_store_t *st = heap_store(100, 4096, 1024, w, NULL, NULL);
+    const char *pn = w == SD_SHM_FULL_EVICT ? "evict" : "refuse";
+    sd_shm_t *st = heap_store(100, 4096, 1024, w, NULL, NULL);
     sd_key_t k[8];
-    sd_meta_t m;
+    sd_shm_meta_t m;
     int i, n = 0;
-    sd_store_stats_t s0;
+    sd_shm_stats_t s0;
 
     for (i = 0; i < 8; i++) {
         key_n(&k[i], "fullrepl", i);
@@ -793,10 +793,10 @@ static void test_replace_on_full_memory(sd_when_full_t w)
 /* Many big records in a small memory, cycling: eviction keeps working. */
 static void test_memory_cycle(void)
 {
-    sd_store_t *st = heap_store(1000, 8192, 2048, SD_FULL_EVICT, NULL, NULL);
+    sd_shm_t *st = heap_store(1000, 8192, 2048, SD_SHM_FULL_EVICT, NULL, NULL);
     sd_key_t k;
     int i, bad = 0;
-    sd_store_stats_t s;
+    sd_shm_stats_t s;
 
     for (i = 0; i < 3000; i++) {
         key_n(&k, "cycle", i);
@@ -817,15 +817,15 @@ static void test_memory_cycle(void)
 
 static void test_reuse(void)
 {
-    sd_store_t *st = heap_store(4, 1024, 256, SD_FULL_REFUSE, NULL, NULL);
+    sd_shm_t *st = heap_store(4, 1024, 256, SD_SHM_FULL_REFUSE, NULL, NULL);
     sd_key_t k;
     int i, bad = 0;
-    sd_store_stats_t s;
+    sd_shm_stats_t s;
 
     for (i = 0; i < 100000; i++) {
         key_n(&k, "reuse", i);
         if (put(st, &k, 200, (apr_uint32_t)i, T0, 1800, 28800) != APR_SUCCESS ||
-            sd_store_delete(st, &k) != APR_SUCCESS) {
+            sd_shm_delete(st, &k) != APR_SUCCESS) {
             if (bad++ == 0) {
                 diag("first failure at iteration %d", i);
             }
@@ -846,24 +846,24 @@ static void test_attach(void)
 {
     void *base;
     apr_size_t size;
-    sd_store_t *st =
-        heap_store(50, 16 << 10, 1024, SD_FULL_REFUSE, &base, &size);
-    sd_store_t *st2 = NULL, *st3 = NULL;
-    sd_store_params_t p;
+    sd_shm_t *st =
+        heap_store(50, 16 << 10, 1024, SD_SHM_FULL_REFUSE, &base, &size);
+    sd_shm_t *st2 = NULL, *st3 = NULL;
+    sd_shm_params_t p;
     sd_key_t a, b;
     void *copy;
 
     key_n(&a, "attach", 1);
     key_n(&b, "attach", 2);
     put(st, &a, 300, 1, T0, 1800, 28800);
-    is_int(sd_store_attach(pool, base, size, &st2), APR_SUCCESS,
+    is_int(sd_shm_attach(pool, base, size, &st2), APR_SUCCESS,
            "attach to a formatted segment");
     if (st2 == NULL) {
         return;
     }
-    sd_store_params(st2, &p);
+    sd_shm_params(st2, &p);
     ok(p.capacity == 50 && p.memory == (16 << 10) && p.max_data == 1024 &&
-           p.when_full == SD_FULL_REFUSE,
+           p.when_full == SD_SHM_FULL_REFUSE,
        "attach: same parameters");
     ok(has(st2, &a, T0 + 1, 1), "attach: sees the existing session");
     put(st2, &b, 400, 2, T0 + 2, 1800, 28800);
@@ -873,7 +873,7 @@ static void test_attach(void)
     /* Offsets, not pointers: a copy elsewhere is the same store. */
     copy = malloc(size);
     memcpy(copy, base, size);
-    is_int(sd_store_attach(pool, copy, size, &st3), APR_SUCCESS,
+    is_int(sd_shm_attach(pool, copy, size, &st3), APR_SUCCESS,
            "attach to a copy at another address");
     ok(st3 && has(st3, &a, T0 + 4, 1) && has(st3, &b, T0 + 4, 2),
        "... holds both sessions");
@@ -882,7 +882,7 @@ static void test_attach(void)
     }
     free(copy);
 
-    ok(sd_store_attach(pool, base, size - 64, &st3) != APR_SUCCESS,
+    ok(sd_shm_attach(pool, base, size - 64, &st3) != APR_SUCCESS,
        "attach with a size smaller than the segment refused");
     {
         unsigned char *g = malloc(size);
@@ -891,16 +891,16 @@ static void test_attach(void)
         for (i = 0; i < size; i++) {
             g[i] = (unsigned char)((seed = seed * 1103515245u + 12345u) >> 16);
         }
-        is_int(sd_store_attach(pool, g, size, &st3), APR_EINVAL,
+        is_int(sd_shm_attach(pool, g, size, &st3), APR_EINVAL,
                "attach to random bytes: APR_EINVAL");
         memset(g, 0, size);
-        is_int(sd_store_attach(pool, g, size, &st3), APR_EINVAL,
+        is_int(sd_shm_attach(pool, g, size, &st3), APR_EINVAL,
                "attach to zeros: APR_EINVAL");
         memcpy(g, base, size);
         g[0] ^= 0x01;
-        is_int(sd_store_attach(pool, g, size, &st3), APR_EINVAL,
+        is_int(sd_shm_attach(pool, g, size, &st3), APR_EINVAL,
                "attach with a wrong magic: APR_EINVAL");
-        is_int(sd_store_attach(pool, g, 16, &st3), APR_EINVAL,
+        is_int(sd_shm_attach(pool, g, 16, &st3), APR_EINVAL,
                "attach to 16 bytes: APR_EINVAL");
         free(g);
     }
@@ -914,8 +914,8 @@ static void test_attach_header_damage(void)
 {
     void *base;
     apr_size_t size;
-    sd_store_t *st =
-        heap_store(2000, 256 << 10, 1024, SD_FULL_EVICT, &base, &size);
+    sd_shm_t *st =
+        heap_store(2000, 256 << 10, 1024, SD_SHM_FULL_EVICT, &base, &size);
     sd_key_t a;
     unsigned char *g = malloc(size);
     int off, crashes = 0, accepted = 0, bad_valid = 0;
@@ -931,19 +931,19 @@ static void test_attach_header_damage(void)
         tap_flush();
         pid = fork();
         if (pid == 0) {
-            sd_store_t *s3 = NULL;
+            sd_shm_t *s3 = NULL;
             char why[200];
             if (!freopen("/dev/null", "w", stderr)) {
                 _exit(99);
             }
             alarm(5);
-            if (sd_store_attach(pool, g, size, &s3) != APR_SUCCESS) {
+            if (sd_shm_attach(pool, g, size, &s3) != APR_SUCCESS) {
                 _exit(10);
             }
-            if (sd_store_validate(s3, why, sizeof why) != APR_SUCCESS) {
+            if (sd_shm_validate(s3, why, sizeof why) != APR_SUCCESS) {
                 _exit(12);
             }
-            sd_store_get(s3, &a, T0 + 1, NULL, 0, NULL, NULL);
+            sd_shm_get(s3, &a, T0 + 1, NULL, 0, NULL, NULL);
             _exit(11);
         }
         waitpid(pid, &status, 0);
@@ -993,13 +993,13 @@ static int visitor(void *baton, const sd_key_t *key, const void *data,
 
     v->visits++;
     for (i = 0; i < v->nkeys; i++) {
-        /* The store keeps SD_STORE_KEY_BYTES of a key; the rest of the
-         * visited key must be zero, as sd_store.h says. */
-        if (memcmp(v->keys[i].b, key->b, SD_STORE_KEY_BYTES) == 0) {
+        /* The store keeps SD_SHM_KEY_BYTES of a key; the rest of the
+         * visited key must be zero, as sd_shm.h says. */
+        if (memcmp(v->keys[i].b, key->b, SD_SHM_KEY_BYTES) == 0) {
             static const unsigned char zero[SD_KEY_LEN];
             v->seen[i]++;
-            if (memcmp(key->b + SD_STORE_KEY_BYTES, zero,
-                       SD_KEY_LEN - SD_STORE_KEY_BYTES) != 0) {
+            if (memcmp(key->b + SD_SHM_KEY_BYTES, zero,
+                       SD_KEY_LEN - SD_SHM_KEY_BYTES) != 0) {
                 v->full_key_mismatch++;
             }
             if (!check_fill(data, len, &v->keys[i], NULL)) {
@@ -1019,7 +1019,7 @@ static int visitor(void *baton, const sd_key_t *key, const void *data,
 }
 
 typedef struct {
-    sd_store_t *to;
+    sd_shm_t *to;
     apr_int64_t now;
     int moved;
     int fails;
@@ -1030,7 +1030,7 @@ static int mover(void *baton, const sd_key_t *key, const void *data,
                  apr_uint32_t idle, apr_uint32_t max_age)
 {
     mover_t *mv = baton;
-    if (sd_store_restore(mv->to, key, data, len, created, last_access, idle,
+    if (sd_shm_restore(mv->to, key, data, len, created, last_access, idle,
                          max_age, mv->now) == APR_SUCCESS) {
         mv->moved++;
     }
@@ -1043,13 +1043,13 @@ static int mover(void *baton, const sd_key_t *key, const void *data,
 static void test_foreach_restore(void)
 {
     /* Big enough to be split into stripes. */
-    sd_store_t *st =
-        heap_store(20000, 4 << 20, 1024, SD_FULL_EVICT, NULL, NULL);
-    sd_store_t *st2 =
-        heap_store(100, 64 << 10, 1024, SD_FULL_EVICT, NULL, NULL);
+    sd_shm_t *st =
+        heap_store(20000, 4 << 20, 1024, SD_SHM_FULL_EVICT, NULL, NULL);
+    sd_shm_t *st2 =
+        heap_store(100, 64 << 10, 1024, SD_SHM_FULL_EVICT, NULL, NULL);
     static visit_t v;
     int i, once = 1;
-    sd_meta_t m;
+    sd_shm_meta_t m;
 
     memset(&v, 0, sizeof v);
     v.nkeys = 50;
@@ -1059,10 +1059,10 @@ static void test_foreach_restore(void)
             600 + i, 7200 + i);
     }
     /* Three that are gone must not be visited. */
-    sd_store_delete(st, &v.keys[7]);
-    sd_store_delete(st, &v.keys[8]);
-    sd_store_delete(st, &v.keys[9]);
-    sd_store_foreach(st, visitor, &v);
+    sd_shm_delete(st, &v.keys[7]);
+    sd_shm_delete(st, &v.keys[8]);
+    sd_shm_delete(st, &v.keys[9]);
+    sd_shm_foreach(st, visitor, &v);
     for (i = 0; i < 50; i++) {
         int want = (i >= 7 && i <= 9) ? 0 : 1;
         if (v.seen[i] != want) {
@@ -1083,41 +1083,41 @@ static void test_foreach_restore(void)
     memset(v.seen, 0, sizeof v.seen);
     v.visits = 0;
     v.stop_after = 5;
-    sd_store_foreach(st, visitor, &v);
+    sd_shm_foreach(st, visitor, &v);
     is_int(v.visits, 5, "foreach stops when the callback returns non-zero");
 
     /* Restore keeps the times. */
-    is_int(sd_store_restore(st2, &v.keys[0], "\0\0\0\0", 4, T0 - 500, T0 - 100,
+    is_int(sd_shm_restore(st2, &v.keys[0], "\0\0\0\0", 4, T0 - 500, T0 - 100,
                             200, 1000, T0),
            APR_SUCCESS, "restore a session");
     memset(&m, 0, sizeof m);
-    is_int(sd_store_get(st2, &v.keys[0], T0, NULL, 0, NULL, &m), APR_SUCCESS,
+    is_int(sd_shm_get(st2, &v.keys[0], T0, NULL, 0, NULL, &m), APR_SUCCESS,
            "... found");
     is_int(m.created, T0 - 500, "restore: created kept");
     is_int(m.last_access, T0 - 100, "restore: last_access kept");
     is_int(m.expires, T0 + 200, "restore: expires from the idle timeout");
-    sd_store_restore(st2, &v.keys[1], "\0\0\0\0", 4, T0 - 950, T0 - 10, 200,
+    sd_shm_restore(st2, &v.keys[1], "\0\0\0\0", 4, T0 - 950, T0 - 10, 200,
                      1000, T0);
-    sd_store_get(st2, &v.keys[1], T0, NULL, 0, NULL, &m);
+    sd_shm_get(st2, &v.keys[1], T0, NULL, 0, NULL, &m);
     is_int(m.expires, T0 + 50, "restore: expires from max_age when sooner");
-    sd_store_restore(st2, &v.keys[2], "\0\0\0\0", 4, T0 - 500, T0 - 300, 200,
+    sd_shm_restore(st2, &v.keys[2], "\0\0\0\0", 4, T0 - 500, T0 - 300, 200,
                      1000, T0);
-    is_int(sd_store_get(st2, &v.keys[2], T0, NULL, 0, NULL, NULL), APR_NOTFOUND,
+    is_int(sd_shm_get(st2, &v.keys[2], T0, NULL, 0, NULL, NULL), APR_NOTFOUND,
            "restore of an already ended session: not there");
-    sd_store_restore(st2, &v.keys[3], "\0\0\0\0", 4, T0 - 1001, T0, 200, 1000,
+    sd_shm_restore(st2, &v.keys[3], "\0\0\0\0", 4, T0 - 1001, T0, 200, 1000,
                      T0);
-    is_int(sd_store_get(st2, &v.keys[3], T0, NULL, 0, NULL, NULL), APR_NOTFOUND,
+    is_int(sd_shm_get(st2, &v.keys[3], T0, NULL, 0, NULL, NULL), APR_NOTFOUND,
            "restore past max_age: not there");
     is_int(stats(st2).sessions, 2, "two restored sessions live");
     is_int(
-        sd_store_restore(st2, &v.keys[0], "\0\0\0\0", 4, T0, T0, 200, 1000, T0),
+        sd_shm_restore(st2, &v.keys[0], "\0\0\0\0", 4, T0, T0, 200, 1000, T0),
         APR_EEXIST, "restore of a present key: APR_EEXIST");
 
     /* Move everything from the big store into a smaller one through
      * foreach and restore, as a resize does: the old keys work there. */
     {
-        sd_store_t *st3 =
-            heap_store(200, 256 << 10, 1024, SD_FULL_EVICT, NULL, NULL);
+        sd_shm_t *st3 =
+            heap_store(200, 256 << 10, 1024, SD_SHM_FULL_EVICT, NULL, NULL);
         mover_t mv;
         int found = 0;
 
@@ -1125,7 +1125,7 @@ static void test_foreach_restore(void)
         mv.now = T0 + 60;
         mv.fails = 0;
         mv.moved = 0;
-        sd_store_foreach(st, mover, &mv);
+        sd_shm_foreach(st, mover, &mv);
         ok(mv.moved == 47 && mv.fails == 0, "moved %d sessions, %d failed",
            mv.moved, mv.fails);
         for (i = 0; i < 50; i++) {
@@ -1142,14 +1142,14 @@ static void test_foreach_restore(void)
 /* Several processes on one shared segment                             */
 /* ------------------------------------------------------------------ */
 
-static sd_store_t *shm_store(apr_shm_t **shmp, apr_uint64_t cap,
+static sd_shm_t *shm_store(apr_shm_t **shmp, apr_uint64_t cap,
                              apr_uint64_t mem, apr_uint32_t maxd,
-                             sd_when_full_t w)
+                             sd_shm_when_full_t w)
 {
-    sd_store_params_t p = params(cap, mem, maxd, w);
-    apr_size_t size = sd_store_size(&p);
+    sd_shm_params_t p = params(cap, mem, maxd, w);
+    apr_size_t size = sd_shm_size(&p);
     apr_shm_t *shm = NULL;
-    sd_store_t *st = NULL;
+    sd_shm_t *st = NULL;
     apr_status_t rv;
 
     rv = apr_shm_create(&shm, size, NULL, pool);
@@ -1158,9 +1158,9 @@ static sd_store_t *shm_store(apr_shm_t **shmp, apr_uint64_t cap,
         return NULL;
     }
     memset(apr_shm_baseaddr_get(shm), 0, size);
-    rv = sd_store_format(pool, apr_shm_baseaddr_get(shm), size, &p, &st);
+    rv = sd_shm_format(pool, apr_shm_baseaddr_get(shm), size, &p, &st);
     if (rv != APR_SUCCESS) {
-        diag("sd_store_format on shm failed: %d", rv);
+        diag("sd_shm_format on shm failed: %d", rv);
         return NULL;
     }
     *shmp = shm;
@@ -1194,7 +1194,7 @@ static int wait_all(pid_t *pids, int n, int *codes)
 static void test_counter(void)
 {
     apr_shm_t *shm = NULL;
-    sd_store_t *st = shm_store(&shm, 1000, 1 << 20, 1024, SD_FULL_REFUSE);
+    sd_shm_t *st = shm_store(&shm, 1000, 1 << 20, 1024, SD_SHM_FULL_REFUSE);
     sd_key_t k;
     pid_t pids[NCHILD];
     int codes[NCHILD];
@@ -1202,13 +1202,13 @@ static void test_counter(void)
     apr_size_t len = 0;
     int i, bad;
     long total = -1;
-    sd_store_stats_t s;
+    sd_shm_stats_t s;
 
     if (!ok(st != NULL, "a store in anonymous shared memory")) {
         return;
     }
     key_n(&k, "counter", 0);
-    sd_store_create(st, &k, "count=0", 7, T0, 100000, 100000);
+    sd_shm_create(st, &k, "count=0", 7, T0, 100000, 100000);
     tap_flush();
     for (i = 0; i < NCHILD; i++) {
         pids[i] = fork();
@@ -1219,11 +1219,11 @@ static void test_counter(void)
                 for (;;) {
                     char b[64];
                     apr_size_t l = 0;
-                    sd_meta_t m;
+                    sd_shm_meta_t m;
                     apr_status_t rv;
                     long c;
                     int w;
-                    rv = sd_store_get(st, &k, T0 + 1, b, sizeof b - 1, &l, &m);
+                    rv = sd_shm_get(st, &k, T0 + 1, b, sizeof b - 1, &l, &m);
                     if (rv != APR_SUCCESS || l >= sizeof b ||
                         strncmp(b, "count=", 6) != 0) {
                         _exit(2);
@@ -1231,7 +1231,7 @@ static void test_counter(void)
                     b[l] = '\0';
                     c = strtol(b + 6, NULL, 10);
                     w = snprintf(b, sizeof b, "count=%ld", c + 1);
-                    rv = sd_store_replace(st, &k, m.version, b, (apr_size_t)w,
+                    rv = sd_shm_replace(st, &k, m.version, b, (apr_size_t)w,
                                           T0 + 1);
                     if (rv == APR_SUCCESS) {
                         break;
@@ -1253,7 +1253,7 @@ static void test_counter(void)
         }
     }
     memset(buf, 0, sizeof buf);
-    if (sd_store_get(st, &k, T0 + 2, buf, sizeof buf - 1, &len, NULL) ==
+    if (sd_shm_get(st, &k, T0 + 2, buf, sizeof buf - 1, &len, NULL) ==
             APR_SUCCESS &&
         strncmp(buf, "count=", 6) == 0) {
         total = strtol(buf + 6, NULL, 10);
@@ -1270,7 +1270,7 @@ static void test_counter(void)
 
 /* Random create/get/replace/delete on a shared key set from every child.
  * Each child checks every record it reads is whole and is the key's. */
-static int churn_child(sd_store_t *st, int id, int nkeys, double secs)
+static int churn_child(sd_shm_t *st, int id, int nkeys, double secs)
 {
     unsigned int seed = 1234567u * (unsigned)(id + 1);
     struct timespec t0, t;
@@ -1282,7 +1282,7 @@ static int churn_child(sd_store_t *st, int id, int nkeys, double secs)
         sd_key_t k;
         int r, which;
         apr_status_t rv;
-        sd_meta_t m;
+        sd_shm_meta_t m;
         unsigned char buf[2100];
         apr_size_t len = 0;
 
@@ -1305,7 +1305,7 @@ static int churn_child(sd_store_t *st, int id, int nkeys, double secs)
             }
         }
         else if (r < 60) {
-            rv = sd_store_get(st, &k, T0, buf, sizeof buf, &len, &m);
+            rv = sd_shm_get(st, &k, T0, buf, sizeof buf, &len, &m);
             if (rv == APR_SUCCESS && !check_fill(buf, len, &k, NULL)) {
                 corrupt++;
             }
@@ -1314,7 +1314,7 @@ static int churn_child(sd_store_t *st, int id, int nkeys, double secs)
             }
         }
         else if (r < 85) {
-            rv = sd_store_get(st, &k, T0, buf, sizeof buf, &len, &m);
+            rv = sd_shm_get(st, &k, T0, buf, sizeof buf, &len, &m);
             if (rv == APR_SUCCESS) {
                 if (!check_fill(buf, len, &k, NULL)) {
                     corrupt++;
@@ -1327,7 +1327,7 @@ static int churn_child(sd_store_t *st, int id, int nkeys, double secs)
             }
         }
         else {
-            rv = sd_store_delete(st, &k);
+            rv = sd_shm_delete(st, &k);
             if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
                 odd++;
             }
@@ -1346,11 +1346,11 @@ static void test_churn(const char *what, apr_uint64_t cap, apr_uint64_t mem,
                        int nkeys, double secs)
 {
     apr_shm_t *shm = NULL;
-    sd_store_t *st = shm_store(&shm, cap, mem, 2048, SD_FULL_EVICT);
+    sd_shm_t *st = shm_store(&shm, cap, mem, 2048, SD_SHM_FULL_EVICT);
     pid_t pids[NCHILD];
     int codes[NCHILD];
     int i, live = 0, whole = 1, bad;
-    sd_store_stats_t s;
+    sd_shm_stats_t s;
 
     if (st == NULL) {
         ok(0, "%s: shared store", what);
@@ -1391,7 +1391,7 @@ static void test_churn(const char *what, apr_uint64_t cap, apr_uint64_t mem,
     for (i = 0; i < nkeys; i++) {
         sd_key_t k;
         key_n(&k, "churn", i);
-        sd_store_delete(st, &k);
+        sd_shm_delete(st, &k);
     }
     s = stats(st);
     ok(s.sessions == 0 && s.memory_used == 0,
@@ -1416,10 +1416,10 @@ static void kill_hook(int point)
 
 /* What the doomed child does: every kind of change, including evictions
  * of the parent's "victim" sessions. */
-static void crash_child_ops(sd_store_t *st)
+static void crash_child_ops(sd_shm_t *st)
 {
     sd_key_t k;
-    sd_meta_t m;
+    sd_shm_meta_t m;
     int i;
 
     for (i = 0; i < 5; i++) {
@@ -1428,20 +1428,20 @@ static void crash_child_ops(sd_store_t *st)
     }
     for (i = 4; i >= 0; i--) {
         key_n(&k, "child", i);
-        sd_store_get(st, &k, T0 + 11, NULL, 0, NULL, NULL);
+        sd_shm_get(st, &k, T0 + 11, NULL, 0, NULL, NULL);
     }
     for (i = 0; i < 5; i++) {
         key_n(&k, "child", i);
-        if (sd_store_get(st, &k, T0 + 12, NULL, 0, NULL, &m) == APR_SUCCESS) {
+        if (sd_shm_get(st, &k, T0 + 12, NULL, 0, NULL, &m) == APR_SUCCESS) {
             repl(st, &k, m.version, 900, 2, T0 + 12);
         }
-        if (sd_store_get(st, &k, T0 + 13, NULL, 0, NULL, &m) == APR_SUCCESS) {
+        if (sd_shm_get(st, &k, T0 + 13, NULL, 0, NULL, &m) == APR_SUCCESS) {
             repl(st, &k, m.version, 40, 3, T0 + 13);
         }
     }
     for (i = 0; i < 2; i++) {
         key_n(&k, "child", i);
-        sd_store_delete(st, &k);
+        sd_shm_delete(st, &k);
     }
     /* Fill up: the store evicts its least recently used (the victims). */
     for (i = 5; i < 45; i++) {
@@ -1457,9 +1457,9 @@ static void crash_child_ops(sd_store_t *st)
 static void test_crash(void)
 {
     apr_shm_t *shm = NULL;
-    sd_store_params_t p = params(CRASH_CAP, 64 << 10, 1024, SD_FULL_EVICT);
-    apr_size_t size = sd_store_size(&p);
-    sd_store_t *st = NULL;
+    sd_shm_params_t p = params(CRASH_CAP, 64 << 10, 1024, SD_SHM_FULL_EVICT);
+    apr_size_t size = sd_shm_size(&p);
+    sd_shm_t *st = NULL;
     sd_key_t k;
     int point, kills = 0, hangs_or_bad = 0, lost = 0, invalid = 0;
     int fresh_bad = 0, repairs_bad = 0;
@@ -1474,10 +1474,10 @@ static void test_crash(void)
         pid_t pid;
         int status = 0, i;
         char why[256];
-        sd_store_stats_t s;
+        sd_shm_stats_t s;
 
         memset(apr_shm_baseaddr_get(shm), 0, size);
-        if (sd_store_format(pool, apr_shm_baseaddr_get(shm), size, &p, &st) !=
+        if (sd_shm_format(pool, apr_shm_baseaddr_get(shm), size, &p, &st) !=
             APR_SUCCESS) {
             ok(0, "crash: format");
             return;
@@ -1499,7 +1499,7 @@ static void test_crash(void)
         if (pid == 0) {
             alarm(10);
             kill_at = point;
-            sd_store_set_fault_hook(kill_hook);
+            sd_shm_set_fault_hook(kill_hook);
             crash_child_ops(st);
             _exit(0);
         }
@@ -1515,7 +1515,7 @@ static void test_crash(void)
         }
 
         /* The parent locks every stripe and checks the segment. */
-        if (sd_store_validate(st, why, sizeof why) != APR_SUCCESS) {
+        if (sd_shm_validate(st, why, sizeof why) != APR_SUCCESS) {
             invalid++;
             diag("point %d: validate: %s", point, why);
         }
@@ -1523,7 +1523,7 @@ static void test_crash(void)
             apr_size_t len = 0;
             apr_uint32_t salt = 0;
             int intact = 0;
-            sd_meta_t m;
+            sd_shm_meta_t m;
             key_n(&k, "stable", i);
             if (fetch(st, &k, T0 + 20, &len, &salt, &intact, &m) !=
                     APR_SUCCESS ||
@@ -1545,16 +1545,16 @@ static void test_crash(void)
         pid = fork();
         if (pid == 0) {
             sd_key_t f;
-            sd_meta_t m;
+            sd_shm_meta_t m;
             alarm(10);
             key_n(&f, "fresh", point);
             if (put(st, &f, 500, 5, T0 + 30, 1800, 28800) != APR_SUCCESS ||
                 !has(st, &f, T0 + 31, 5) ||
-                sd_store_get(st, &f, T0 + 32, NULL, 0, NULL, &m) !=
+                sd_shm_get(st, &f, T0 + 32, NULL, 0, NULL, &m) !=
                     APR_SUCCESS ||
                 repl(st, &f, m.version, 50, 6, T0 + 33) != APR_SUCCESS ||
                 !has(st, &f, T0 + 34, 6) ||
-                sd_store_delete(st, &f) != APR_SUCCESS) {
+                sd_shm_delete(st, &f) != APR_SUCCESS) {
                 _exit(1);
             }
             _exit(0);
@@ -1565,7 +1565,7 @@ static void test_crash(void)
             diag("point %d: the fresh child failed (status 0x%x)", point,
                  status);
         }
-        if (sd_store_validate(st, why, sizeof why) != APR_SUCCESS) {
+        if (sd_shm_validate(st, why, sizeof why) != APR_SUCCESS) {
             invalid++;
             diag("point %d: validate after the fresh child: %s", point, why);
         }
@@ -1596,7 +1596,7 @@ static void test_crash(void)
     apr_shm_destroy(shm);
 }
 
-/* sd_store_delete_if: removes exactly the matching sessions, counts them,
+/* sd_shm_delete_if: removes exactly the matching sessions, counts them,
  * and leaves a valid store. The match here is on the first data byte. */
 static int first_byte_is(void *baton, const void *data, apr_size_t len)
 {
@@ -1605,7 +1605,7 @@ static int first_byte_is(void *baton, const void *data, apr_size_t len)
 
 static void test_delete_if(void)
 {
-    sd_store_t *st = heap_store(2000, 1 << 20, 1024, SD_FULL_REFUSE, NULL, NULL);
+    sd_shm_t *st = heap_store(2000, 1 << 20, 1024, SD_SHM_FULL_REFUSE, NULL, NULL);
     sd_key_t k;
     unsigned char data[100], want = 'A';
     int i, kept = 1;
@@ -1614,29 +1614,29 @@ static void test_delete_if(void)
     for (i = 0; i < 1000; i++) {
         key_n(&k, "delif", i);
         memset(data, i % 3 == 0 ? 'A' : 'B', sizeof data);
-        sd_store_create(st, &k, data, sizeof data, T0, 1800, 28800);
+        sd_shm_create(st, &k, data, sizeof data, T0, 1800, 28800);
     }
-    n = sd_store_delete_if(st, first_byte_is, &want);
+    n = sd_shm_delete_if(st, first_byte_is, &want);
     is_int((int)n, 334, "delete_if: 334 of 1000 sessions matched and removed");
     is_int((int)stats(st).sessions, 666, "delete_if: 666 left");
     for (i = 0; i < 1000; i++) {
         apr_status_t rv;
         key_n(&k, "delif", i);
-        rv = sd_store_get(st, &k, T0 + 1, NULL, 0, NULL, NULL);
+        rv = sd_shm_get(st, &k, T0 + 1, NULL, 0, NULL, NULL);
         kept &= (i % 3 == 0) ? rv == APR_NOTFOUND : rv == APR_SUCCESS;
     }
     ok(kept, "delete_if: exactly the matching ones are gone");
     validate_ok(st, "delete_if");
 }
 
-/* sd_store_migrate: from a many-striped store into a small one, the most
+/* sd_shm_migrate: from a many-striped store into a small one, the most
  * recently used sessions are the ones kept, whatever stripe they were in;
  * into a big one, all move with their data and times. */
 static void test_migrate(void)
 {
-    sd_store_t *from = heap_store(20000, 4 << 20, 1024, SD_FULL_EVICT, NULL, NULL);
-    sd_store_t *small = heap_store(10, 64 << 10, 1024, SD_FULL_EVICT, NULL, NULL);
-    sd_store_t *big = heap_store(1000, 1 << 20, 1024, SD_FULL_REFUSE, NULL, NULL);
+    sd_shm_t *from = heap_store(20000, 4 << 20, 1024, SD_SHM_FULL_EVICT, NULL, NULL);
+    sd_shm_t *small = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_EVICT, NULL, NULL);
+    sd_shm_t *big = heap_store(1000, 1 << 20, 1024, SD_SHM_FULL_REFUSE, NULL, NULL);
     sd_key_t k;
     int i, kept = 1, all = 1;
     apr_uint64_t n;
@@ -1645,17 +1645,17 @@ static void test_migrate(void)
         key_n(&k, "mig", i);
         put(from, &k, 50 + i, (apr_uint32_t)i, T0 + i, 100000, 100000);
     }
-    n = sd_store_migrate(from, small, T0 + 200);
+    n = sd_shm_migrate(from, small, T0 + 200);
     is_int((int)n, 10, "migrate into 10: 10 sessions");
     for (i = 0; i < 100; i++) {
         key_n(&k, "mig", i);
         kept &= has(small, &k, T0 + 201, (apr_uint32_t)i) == (i >= 90);
     }
     ok(kept, "migrate into 10: exactly the 10 most recently used, whole");
-    n = sd_store_migrate(from, big, T0 + 200);
+    n = sd_shm_migrate(from, big, T0 + 200);
     is_int((int)n, 100, "migrate into 1000: all 100");
     for (i = 0; i < 100; i++) {
-        sd_meta_t m;
+        sd_shm_meta_t m;
         apr_size_t len = 0;
         apr_uint32_t salt = 0;
         int intact = 0;
@@ -1673,7 +1673,7 @@ static void test_migrate(void)
  * spread over the stripes, and refuses the N+1st. */
 static void test_capacity_exact(apr_uint64_t cap, apr_uint64_t per)
 {
-    sd_store_t *st = heap_store(cap, cap * per, 1024, SD_FULL_REFUSE, NULL, NULL);
+    sd_shm_t *st = heap_store(cap, cap * per, 1024, SD_SHM_FULL_REFUSE, NULL, NULL);
     sd_key_t k;
     apr_uint64_t i, made = 0;
     unsigned char data[60];
@@ -1681,13 +1681,13 @@ static void test_capacity_exact(apr_uint64_t cap, apr_uint64_t per)
     memset(data, 'x', sizeof data);
     for (i = 0; i < cap; i++) {
         key_n(&k, "cap", (int)i);
-        made += sd_store_create(st, &k, data, sizeof data, T0, 1800, 28800) ==
+        made += sd_shm_create(st, &k, data, sizeof data, T0, 1800, 28800) ==
                 APR_SUCCESS;
     }
     is_int((int)made, (int)cap, "capacity %d: all %d random keys fit",
            (int)cap, (int)cap);
     key_n(&k, "cap", -1);
-    is_int(sd_store_create(st, &k, data, sizeof data, T0, 1800, 28800),
+    is_int(sd_shm_create(st, &k, data, sizeof data, T0, 1800, 28800),
            APR_ENOSPC, "capacity %d: the next one is refused", (int)cap);
     is_int((int)stats(st).sessions, (int)cap, "capacity %d: %d live", (int)cap,
            (int)cap);
@@ -1707,21 +1707,21 @@ static void on_evict(void *baton, const sd_key_t *key, const void *head,
         evict_first[n] = '\0';
     }
     /* The stripe lock is free again: the hook may use the store. */
-    sd_store_get(baton, key, T0, NULL, 0, NULL, NULL);
+    sd_shm_get(baton, key, T0, NULL, 0, NULL, NULL);
 }
 
 static void test_evict_hook(void)
 {
-    sd_store_t *st = heap_store(4, 64 << 10, 1024, SD_FULL_EVICT, NULL, NULL);
+    sd_shm_t *st = heap_store(4, 64 << 10, 1024, SD_SHM_FULL_EVICT, NULL, NULL);
     sd_key_t k;
     int i;
     char data[32];
 
-    sd_store_set_evict_hook(st, on_evict, st);
+    sd_shm_set_evict_hook(st, on_evict, st);
     for (i = 0; i < 6; i++) {
         key_n(&k, "hook", i);
         snprintf(data, sizeof data, "record-%d", i);
-        sd_store_create(st, &k, data, strlen(data), T0 + i, 1800, 28800);
+        sd_shm_create(st, &k, data, strlen(data), T0 + i, 1800, 28800);
     }
     is_int(evict_calls, 2, "evict hook: called once per eviction");
     is_str(evict_first, "record-0", "evict hook: given the evicted record's start");
@@ -1741,10 +1741,10 @@ int main(void)
     test_full_evict();
     test_reclaim_first(4);
     test_reclaim_first(8);
-    test_memory_full(SD_FULL_REFUSE);
-    test_memory_full(SD_FULL_EVICT);
-    test_replace_on_full_memory(SD_FULL_REFUSE);
-    test_replace_on_full_memory(SD_FULL_EVICT);
+    test_memory_full(SD_SHM_FULL_REFUSE);
+    test_memory_full(SD_SHM_FULL_EVICT);
+    test_replace_on_full_memory(SD_SHM_FULL_REFUSE);
+    test_replace_on_full_memory(SD_SHM_FULL_EVICT);
     test_memory_cycle();
     test_reuse();
     test_attach();

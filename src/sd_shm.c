@@ -63,14 +63,14 @@
 #include <string.h>
 
 #include <apr_strings.h>
-#include "sd_store.h"
+#include "sd_shm.h"
 
 /* ---------------------------------------------------------------------
  * Geometry and on-segment structures
  * --------------------------------------------------------------------- */
 
-#define SD_STORE_MAGIC 0x5344535430305354ULL /* "SDST00ST" */
-#define SD_STORE_VERSION 1
+#define SD_SHM_MAGIC 0x5344535430305354ULL /* "SDST00ST" */
+#define SD_SHM_VERSION 1
 #define SD_CHUNK 64               /* bytes of record data per chunk */
 #define SD_MAX_STRIPES 64
 #define SD_MIN_PER_STRIPE 1024    /* below this, fewer stripes */
@@ -84,15 +84,15 @@
 #define SD_LIVE 1
 
 typedef struct {
-    apr_uint64_t magic;           /* SD_STORE_MAGIC */
-    apr_uint32_t version;         /* SD_STORE_VERSION */
+    apr_uint64_t magic;           /* SD_SHM_MAGIC */
+    apr_uint32_t version;         /* SD_SHM_VERSION */
     apr_uint32_t nstripes;        /* S, a power of two */
     apr_uint32_t entries;         /* E, entries per stripe */
     apr_uint32_t buckets;         /* B, buckets per stripe, a power of two */
     apr_uint32_t chunks;          /* C, chunks per stripe, reserve included */
     apr_uint32_t reserve;         /* chunks per stripe kept for replaces */
     apr_uint32_t max_data;        /* most bytes in one record */
-    apr_uint32_t when_full;       /* sd_when_full_t */
+    apr_uint32_t when_full;       /* sd_shm_when_full_t */
     apr_uint32_t pad0;
     apr_uint64_t capacity;        /* as configured */
     apr_uint64_t memory;          /* as configured */
@@ -102,7 +102,7 @@ typedef struct {
     apr_uint64_t entries_off;
     apr_uint64_t links_off;
     apr_uint64_t chunks_off;
-    apr_uint64_t logins[3];       /* sd_counter_t, atomic adds */
+    apr_uint64_t logins[3];       /* sd_shm_counter_t, atomic adds */
     apr_int64_t last_full_warn;   /* when "store full" was last logged */
 } sd_header_t;
 
@@ -128,7 +128,7 @@ typedef struct {
 
 /* Store keys are SHA-256 digests; 128 of their bits identify a session
  * (collisions among 10^7 sessions: ~10^-25) and keep the entry small. */
-#define SD_ENTRY_KEY SD_STORE_KEY_BYTES
+#define SD_ENTRY_KEY SD_SHM_KEY_BYTES
 
 typedef struct {
     unsigned char key[SD_ENTRY_KEY]; /* first bytes of the session key */
@@ -145,12 +145,12 @@ typedef struct {
     apr_uint32_t pad;
 } sd_entry_t;
 
-struct sd_store_t {
+struct sd_shm_t {
     char *base;                   /* where this process mapped the segment */
     sd_header_t *hdr;
-    sd_store_log_fn log;          /* warnings go here */
+    sd_shm_log_fn log;          /* warnings go here */
     void *log_baton;
-    sd_store_evict_fn evicted;    /* told of each eviction, after unlock */
+    sd_shm_evict_fn evicted;    /* told of each eviction, after unlock */
     void *evict_baton;
 };
 
@@ -191,14 +191,14 @@ typedef struct {
 #define WHERE_LEN(w) ((apr_uint32_t)((w) & 0xffffffffu))
 #define NCHUNKS(len) (((len) + SD_CHUNK - 1) / SD_CHUNK)
 
-static sd_store_fault_fn fault_hook;
+static sd_shm_fault_fn fault_hook;
 #define FAULT(n)                                                             \
     do {                                                                     \
         if (fault_hook)                                                      \
             fault_hook(n);                                                   \
     } while (0)
 
-void sd_store_set_fault_hook(sd_store_fault_fn fn)
+void sd_shm_set_fault_hook(sd_shm_fault_fn fn)
 {
     fault_hook = fn;
 }
@@ -217,7 +217,7 @@ static apr_uint32_t pow2_at_least(apr_uint64_t n)
 
 /* Fewer stripes for small stores (an exact LRU where it is visible) and
  * enough memory in each stripe for the largest record. */
-static apr_uint32_t stripes_for(const sd_store_params_t *p)
+static apr_uint32_t stripes_for(const sd_shm_params_t *p)
 {
     apr_uint32_t s = SD_MAX_STRIPES;
     while (s > 1 && (p->capacity / s < SD_MIN_PER_STRIPE ||
@@ -232,7 +232,7 @@ typedef struct {
     apr_size_t size;
 } sd_geometry_t;
 
-static void geometry(const sd_store_params_t *p, sd_geometry_t *g)
+static void geometry(const sd_shm_params_t *p, sd_geometry_t *g)
 {
     apr_size_t off;
 
@@ -286,7 +286,7 @@ static void geometry(const sd_store_params_t *p, sd_geometry_t *g)
     g->size = SD_ALIGN(off);
 }
 
-apr_status_t sd_store_check_params(const sd_store_params_t *p,
+apr_status_t sd_shm_check_params(const sd_shm_params_t *p,
                                    const char **why)
 {
     if (p->capacity < 1 || p->capacity > SD_CAPACITY_MAX) {
@@ -309,7 +309,7 @@ apr_status_t sd_store_check_params(const sd_store_params_t *p,
     return APR_SUCCESS;
 }
 
-apr_size_t sd_store_size(const sd_store_params_t *p)
+apr_size_t sd_shm_size(const sd_shm_params_t *p)
 {
     sd_geometry_t g;
     geometry(p, &g);
@@ -334,25 +334,25 @@ static apr_status_t init_lock(pthread_mutex_t *m)
     return rv;
 }
 
-static sd_store_t *handle(apr_pool_t *pool, void *base)
+static sd_shm_t *handle(apr_pool_t *pool, void *base)
 {
-    sd_store_t *st = apr_pcalloc(pool, sizeof(*st));
+    sd_shm_t *st = apr_pcalloc(pool, sizeof(*st));
     st->base = base;
     st->hdr = base;
     return st;
 }
 
-apr_status_t sd_store_format(apr_pool_t *pool, void *base, apr_size_t size,
-                             const sd_store_params_t *p, sd_store_t **out)
+apr_status_t sd_shm_format(apr_pool_t *pool, void *base, apr_size_t size,
+                             const sd_shm_params_t *p, sd_shm_t **out)
 {
     sd_geometry_t g;
     sd_header_t *h = base;
-    sd_store_t *st;
+    sd_shm_t *st;
     const char *why;
     apr_uint32_t s;
     apr_status_t rv;
 
-    if (sd_store_check_params(p, &why) != APR_SUCCESS)
+    if (sd_shm_check_params(p, &why) != APR_SUCCESS)
         return APR_EINVAL;
     geometry(p, &g);
     if (size < g.size)
@@ -362,7 +362,7 @@ apr_status_t sd_store_format(apr_pool_t *pool, void *base, apr_size_t size,
      * in fresh memory, and zero means empty, so a million-session store
      * starts without touching its pages. */
     memset(h, 0, g.stripes_off);
-    h->version = SD_STORE_VERSION;
+    h->version = SD_SHM_VERSION;
     h->nstripes = g.nstripes;
     h->entries = g.entries;
     h->buckets = g.buckets;
@@ -387,20 +387,20 @@ apr_status_t sd_store_format(apr_pool_t *pool, void *base, apr_size_t size,
         if ((rv = init_lock(&sp->lock)) != 0)
             return rv;
     }
-    __atomic_store_n(&h->magic, SD_STORE_MAGIC, __ATOMIC_RELEASE);
+    __atomic_store_n(&h->magic, SD_SHM_MAGIC, __ATOMIC_RELEASE);
     *out = st;
     return APR_SUCCESS;
 }
 
-apr_status_t sd_store_attach(apr_pool_t *pool, void *base, apr_size_t size,
-                             sd_store_t **out)
+apr_status_t sd_shm_attach(apr_pool_t *pool, void *base, apr_size_t size,
+                             sd_shm_t **out)
 {
     sd_header_t *h = base;
-    sd_store_params_t p;
+    sd_shm_params_t p;
     sd_geometry_t g;
 
-    if (size < sizeof(*h) || h->magic != SD_STORE_MAGIC ||
-        h->version != SD_STORE_VERSION || h->size > size)
+    if (size < sizeof(*h) || h->magic != SD_SHM_MAGIC ||
+        h->version != SD_SHM_VERSION || h->size > size)
         return APR_EINVAL;
     p.capacity = h->capacity;
     p.memory = h->memory;
@@ -418,27 +418,27 @@ apr_status_t sd_store_attach(apr_pool_t *pool, void *base, apr_size_t size,
     return APR_SUCCESS;
 }
 
-void sd_store_params(const sd_store_t *st, sd_store_params_t *p)
+void sd_shm_params(const sd_shm_t *st, sd_shm_params_t *p)
 {
     p->capacity = st->hdr->capacity;
     p->memory = st->hdr->memory;
     p->max_data = st->hdr->max_data;
-    p->when_full = (sd_when_full_t)st->hdr->when_full;
+    p->when_full = (sd_shm_when_full_t)st->hdr->when_full;
 }
 
-void sd_store_set_when_full(sd_store_t *st, sd_when_full_t w)
+void sd_shm_set_when_full(sd_shm_t *st, sd_shm_when_full_t w)
 {
     __atomic_store_n(&st->hdr->when_full, (apr_uint32_t)w, __ATOMIC_RELAXED);
 }
 
-void sd_store_set_evict_hook(sd_store_t *st, sd_store_evict_fn fn,
+void sd_shm_set_evict_hook(sd_shm_t *st, sd_shm_evict_fn fn,
                              void *baton)
 {
     st->evicted = fn;
     st->evict_baton = baton;
 }
 
-static void report_evictions(sd_store_t *st, const sd_evictions_t *ev)
+static void report_evictions(sd_shm_t *st, const sd_evictions_t *ev)
 {
     int i;
     if (!st->evicted)
@@ -448,7 +448,7 @@ static void report_evictions(sd_store_t *st, const sd_evictions_t *ev)
                     ev->v[i].len);
 }
 
-void sd_store_set_log(sd_store_t *st, sd_store_log_fn fn, void *baton)
+void sd_shm_set_log(sd_shm_t *st, sd_shm_log_fn fn, void *baton)
 {
     st->log = fn;
     st->log_baton = baton;
@@ -458,16 +458,16 @@ void sd_store_set_log(sd_store_t *st, sd_store_log_fn fn, void *baton)
  * Locking and crash repair
  * --------------------------------------------------------------------- */
 
-static void stripe_repair(sd_store_t *st, apr_uint32_t s);
+static void stripe_repair(sd_shm_t *st, apr_uint32_t s);
 
-static apr_uint32_t stripe_of(const sd_store_t *st, const sd_key_t *k)
+static apr_uint32_t stripe_of(const sd_shm_t *st, const sd_key_t *k)
 {
     apr_uint32_t v = ((apr_uint32_t)k->b[0] << 24) | (k->b[1] << 16) |
                      (k->b[2] << 8) | k->b[3];
     return v & (st->hdr->nstripes - 1);
 }
 
-static apr_uint32_t bucket_of(const sd_store_t *st, const unsigned char *k)
+static apr_uint32_t bucket_of(const sd_shm_t *st, const unsigned char *k)
 {
     apr_uint32_t v = ((apr_uint32_t)k[4] << 24) | (k[5] << 16) | (k[6] << 8) |
                      k[7];
@@ -476,7 +476,7 @@ static apr_uint32_t bucket_of(const sd_store_t *st, const unsigned char *k)
 
 /* Take a stripe's lock. When its previous owner died holding it, the
  * stripe may be mid-change: rebuild it before anyone uses it. */
-static sd_stripe_t *stripe_lock(sd_store_t *st, apr_uint32_t s)
+static sd_stripe_t *stripe_lock(sd_shm_t *st, apr_uint32_t s)
 {
     sd_stripe_t *sp = STRIPE(st, s);
     int rv = pthread_mutex_lock(&sp->lock);
@@ -505,7 +505,7 @@ static void stripe_unlock(sd_stripe_t *sp)
  * Lists inside one stripe (caller holds the stripe lock)
  * --------------------------------------------------------------------- */
 
-static void lru_unlink(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+static void lru_unlink(sd_shm_t *st, apr_uint32_t s, sd_stripe_t *sp,
                        apr_uint32_t i)
 {
     sd_entry_t *e = ENTRY(st, s, i);
@@ -520,7 +520,7 @@ static void lru_unlink(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
     e->lru_prev = e->lru_next = 0;
 }
 
-static void lru_push_head(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+static void lru_push_head(sd_shm_t *st, apr_uint32_t s, sd_stripe_t *sp,
                           apr_uint32_t i)
 {
     sd_entry_t *e = ENTRY(st, s, i);
@@ -533,7 +533,7 @@ static void lru_push_head(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
     sp->lru_head = i;
 }
 
-static apr_uint32_t find(sd_store_t *st, apr_uint32_t s, const sd_key_t *k,
+static apr_uint32_t find(sd_shm_t *st, apr_uint32_t s, const sd_key_t *k,
                          apr_uint32_t **slot)
 {
     apr_uint32_t *p = &BUCKETS(st, s)[bucket_of(st, k->b)];
@@ -549,7 +549,7 @@ static apr_uint32_t find(sd_store_t *st, apr_uint32_t s, const sd_key_t *k,
     return 0;
 }
 
-static void chunks_free(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+static void chunks_free(sd_shm_t *st, apr_uint32_t s, sd_stripe_t *sp,
                         apr_uint64_t where)
 {
     apr_uint32_t *link = LINKS(st, s);
@@ -567,7 +567,7 @@ static void chunks_free(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
 /* Take @a n chunks (the caller made sure they exist) and fill them with
  * @a data; returns the first. The chain is complete before anyone can
  * see it. */
-static apr_uint32_t chunks_write(sd_store_t *st, apr_uint32_t s,
+static apr_uint32_t chunks_write(sd_shm_t *st, apr_uint32_t s,
                                  sd_stripe_t *sp, const char *data,
                                  apr_size_t len)
 {
@@ -598,7 +598,7 @@ static apr_uint32_t chunks_write(sd_store_t *st, apr_uint32_t s,
     return first;
 }
 
-static void chunks_read(sd_store_t *st, apr_uint32_t s, apr_uint64_t where,
+static void chunks_read(sd_shm_t *st, apr_uint32_t s, apr_uint64_t where,
                         char *buf, apr_size_t cap)
 {
     apr_uint32_t *link = LINKS(st, s);
@@ -619,7 +619,7 @@ static void chunks_read(sd_store_t *st, apr_uint32_t s, apr_uint64_t where,
 /* Remove live entry @a i, found through bucket slot @a slot (or looked
  * up again when NULL). The LIVE flag goes first: from then on a repair
  * would treat the entry as free, whatever else is half done. */
-static void entry_remove(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+static void entry_remove(sd_shm_t *st, apr_uint32_t s, sd_stripe_t *sp,
                          apr_uint32_t i, apr_uint32_t *slot)
 {
     sd_entry_t *e = ENTRY(st, s, i);
@@ -659,7 +659,7 @@ static apr_int64_t expiry_of(const sd_entry_t *e)
 /* Live sessions in the whole store. Read without the other stripes'
  * locks: at worst a few off while others change, which only moves the
  * moment "full" is noticed by as much. Only inserts ask. */
-static apr_uint64_t live_total(sd_store_t *st)
+static apr_uint64_t live_total(sd_shm_t *st)
 {
     apr_uint64_t n = 0;
     apr_uint32_t s;
@@ -671,7 +671,7 @@ static apr_uint64_t live_total(sd_store_t *st)
 /* Bounded reclaim: the least recently used entries are the ones an idle
  * timeout ends first, so a look at the few at the tail finds expired
  * sessions without ever scanning the stripe. */
-static int reclaim_expired(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+static int reclaim_expired(sd_shm_t *st, apr_uint32_t s, sd_stripe_t *sp,
                            apr_int64_t now, apr_uint32_t keep)
 {
     apr_uint32_t i = sp->lru_tail;
@@ -710,7 +710,7 @@ static int reclaim_expired(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
  * chunks, never touching entry @a keep. Expired sessions go first, then,
  * if the policy allows, the least recently used. Returns 0 on success,
  * -1 when refused, and sets *evicted when a live session was dropped. */
-static int make_room(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
+static int make_room(sd_shm_t *st, apr_uint32_t s, sd_stripe_t *sp,
                      int need_entry, apr_uint32_t need_chunks,
                      apr_uint32_t release, apr_uint32_t keep, apr_int64_t now,
                      int *full, sd_evictions_t *ev)
@@ -732,7 +732,7 @@ static int make_room(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
         if (reclaim_expired(st, s, sp, now, keep))
             continue;
         *full = 1;
-        if (st->hdr->when_full == SD_FULL_REFUSE)
+        if (st->hdr->when_full == SD_SHM_FULL_REFUSE)
             return -1;
         victim = sp->lru_tail;
         if (victim == keep)
@@ -755,7 +755,7 @@ static int make_room(sd_store_t *st, apr_uint32_t s, sd_stripe_t *sp,
 }
 
 /* Log "store full" at most once a minute across all processes. */
-static void warn_full(sd_store_t *st, apr_int64_t now)
+static void warn_full(sd_shm_t *st, apr_int64_t now)
 {
     apr_int64_t last = __atomic_load_n(&st->hdr->last_full_warn,
                                        __ATOMIC_RELAXED);
@@ -765,7 +765,7 @@ static void warn_full(sd_store_t *st, apr_int64_t now)
                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;
     st->log(st->log_baton, 0,
-            st->hdr->when_full == SD_FULL_REFUSE
+            st->hdr->when_full == SD_SHM_FULL_REFUSE
                 ? "the session store is full and refuses new sessions "
                   "(SessionDemoWhenFull refuse); raise SessionDemoCapacity "
                   "or SessionDemoMemory"
@@ -778,7 +778,7 @@ static void warn_full(sd_store_t *st, apr_int64_t now)
  * Operations
  * --------------------------------------------------------------------- */
 
-static apr_status_t insert(sd_store_t *st, const sd_key_t *key,
+static apr_status_t insert(sd_shm_t *st, const sd_key_t *key,
                            const void *data, apr_size_t len,
                            apr_int64_t created, apr_int64_t last_access,
                            apr_uint32_t idle, apr_uint32_t max_age,
@@ -839,7 +839,7 @@ static apr_status_t insert(sd_store_t *st, const sd_key_t *key,
     return APR_SUCCESS;
 }
 
-apr_status_t sd_store_create(sd_store_t *st, const sd_key_t *key,
+apr_status_t sd_shm_create(sd_shm_t *st, const sd_key_t *key,
                              const void *data, apr_size_t len,
                              apr_int64_t now, apr_uint32_t idle,
                              apr_uint32_t max_age)
@@ -847,7 +847,7 @@ apr_status_t sd_store_create(sd_store_t *st, const sd_key_t *key,
     return insert(st, key, data, len, now, now, idle, max_age, now);
 }
 
-apr_status_t sd_store_restore(sd_store_t *st, const sd_key_t *key,
+apr_status_t sd_shm_restore(sd_shm_t *st, const sd_key_t *key,
                               const void *data, apr_size_t len,
                               apr_int64_t created, apr_int64_t last_access,
                               apr_uint32_t idle, apr_uint32_t max_age,
@@ -870,9 +870,9 @@ apr_status_t sd_store_restore(sd_store_t *st, const sd_key_t *key,
                   now);
 }
 
-apr_status_t sd_store_get(sd_store_t *st, const sd_key_t *key,
+apr_status_t sd_shm_get(sd_shm_t *st, const sd_key_t *key,
                           apr_int64_t now, void *buf, apr_size_t cap,
-                          apr_size_t *len, sd_meta_t *meta)
+                          apr_size_t *len, sd_shm_meta_t *meta)
 {
     apr_uint32_t s = stripe_of(st, key), i, *slot;
     sd_stripe_t *sp = stripe_lock(st, s);
@@ -926,7 +926,7 @@ apr_status_t sd_store_get(sd_store_t *st, const sd_key_t *key,
     return APR_SUCCESS;
 }
 
-apr_status_t sd_store_replace(sd_store_t *st, const sd_key_t *key,
+apr_status_t sd_shm_replace(sd_shm_t *st, const sd_key_t *key,
                               apr_uint32_t version, const void *data,
                               apr_size_t len, apr_int64_t now)
 {
@@ -988,7 +988,7 @@ apr_status_t sd_store_replace(sd_store_t *st, const sd_key_t *key,
     return APR_SUCCESS;
 }
 
-apr_status_t sd_store_delete(sd_store_t *st, const sd_key_t *key)
+apr_status_t sd_shm_delete(sd_shm_t *st, const sd_key_t *key)
 {
     apr_uint32_t s = stripe_of(st, key), i, *slot;
     sd_stripe_t *sp = stripe_lock(st, s);
@@ -1000,7 +1000,7 @@ apr_status_t sd_store_delete(sd_store_t *st, const sd_key_t *key)
     return i ? APR_SUCCESS : APR_NOTFOUND;
 }
 
-apr_uint64_t sd_store_delete_if(sd_store_t *st, sd_store_match_fn match,
+apr_uint64_t sd_shm_delete_if(sd_shm_t *st, sd_shm_match_fn match,
                                 void *baton)
 {
     apr_uint64_t n = 0;
@@ -1028,12 +1028,12 @@ apr_uint64_t sd_store_delete_if(sd_store_t *st, sd_store_match_fn match,
     return n;
 }
 
-void sd_store_count(sd_store_t *st, sd_counter_t c)
+void sd_shm_count(sd_shm_t *st, sd_shm_counter_t c)
 {
     __atomic_fetch_add(&st->hdr->logins[c], 1, __ATOMIC_RELAXED);
 }
 
-void sd_store_stats(sd_store_t *st, sd_store_stats_t *o)
+void sd_shm_stats(sd_shm_t *st, sd_shm_stats_t *o)
 {
     sd_header_t *h = st->hdr;
     apr_uint32_t s;
@@ -1056,15 +1056,15 @@ void sd_store_stats(sd_store_t *st, sd_store_stats_t *o)
         o->refusals += sp->refusals;
         o->repairs += sp->repairs;
     }
-    o->logins_ok = __atomic_load_n(&h->logins[SD_COUNT_LOGIN_OK],
+    o->logins_ok = __atomic_load_n(&h->logins[SD_SHM_COUNT_LOGIN_OK],
                                    __ATOMIC_RELAXED);
-    o->logins_failed = __atomic_load_n(&h->logins[SD_COUNT_LOGIN_FAILED],
+    o->logins_failed = __atomic_load_n(&h->logins[SD_SHM_COUNT_LOGIN_FAILED],
                                        __ATOMIC_RELAXED);
     o->logins_throttled = __atomic_load_n(
-        &h->logins[SD_COUNT_LOGIN_THROTTLED], __ATOMIC_RELAXED);
+        &h->logins[SD_SHM_COUNT_LOGIN_THROTTLED], __ATOMIC_RELAXED);
 }
 
-void sd_store_foreach(sd_store_t *st, sd_store_visit_fn fn, void *baton)
+void sd_shm_foreach(sd_shm_t *st, sd_shm_visit_fn fn, void *baton)
 {
     apr_uint32_t s, i;
     char *buf = malloc(st->hdr->max_data ? st->hdr->max_data : 1);
@@ -1104,12 +1104,12 @@ static int by_access(const void *a, const void *b)
     return a < b ? -1 : a > b;
 }
 
-apr_uint64_t sd_store_migrate(sd_store_t *from, sd_store_t *to,
+apr_uint64_t sd_shm_migrate(sd_shm_t *from, sd_shm_t *to,
                               apr_int64_t now)
 {
     sd_header_t *h = from->hdr;
     apr_uint64_t n = 0, cap = 0, k;
-    sd_store_stats_t st;
+    sd_shm_stats_t st;
     sd_mig_t *m;
     char *buf;
     apr_uint32_t s, i;
@@ -1147,7 +1147,7 @@ apr_uint64_t sd_store_migrate(sd_store_t *from, sd_store_t *to,
             memcpy(key.b, e->key, SD_ENTRY_KEY);
             chunks_read(from, m[k].stripe, e->where, buf, h->max_data);
             stripe_unlock(sp);
-            sd_store_restore(to, &key, buf, len, created, last, idle, max_age,
+            sd_shm_restore(to, &key, buf, len, created, last, idle, max_age,
                              now);
         }
         else {
@@ -1156,7 +1156,7 @@ apr_uint64_t sd_store_migrate(sd_store_t *from, sd_store_t *to,
     }
     free(m);
     free(buf);
-    sd_store_stats(to, &st);
+    sd_shm_stats(to, &st);
     return st.sessions;
 }
 
@@ -1166,7 +1166,7 @@ apr_uint64_t sd_store_migrate(sd_store_t *from, sd_store_t *to,
 
 /* Does the chain of a live entry stay inside the stripe, have the right
  * length, and use no chunk that another record already claimed? */
-static int chain_ok(sd_store_t *st, apr_uint32_t s, const sd_entry_t *e,
+static int chain_ok(sd_shm_t *st, apr_uint32_t s, const sd_entry_t *e,
                     unsigned char *claimed, int claim)
 {
     apr_uint32_t *link = LINKS(st, s);
@@ -1197,7 +1197,7 @@ static int by_last_access(const void *a, const void *b)
  * table: buckets, LRU order, free lists and counts. A live entry whose
  * chain is damaged (the dead process was rewriting it) is dropped; every
  * other session comes through untouched. */
-static void stripe_repair(sd_store_t *st, apr_uint32_t s)
+static void stripe_repair(sd_shm_t *st, apr_uint32_t s)
 {
     sd_stripe_t *sp = STRIPE(st, s);
     apr_uint32_t *buckets = BUCKETS(st, s), *link = LINKS(st, s);
@@ -1275,7 +1275,7 @@ static void stripe_repair(sd_store_t *st, apr_uint32_t s)
         goto done;                                                           \
     } while (0)
 
-static apr_status_t stripe_validate(sd_store_t *st, apr_uint32_t s,
+static apr_status_t stripe_validate(sd_shm_t *st, apr_uint32_t s,
                                     char *why, apr_size_t whylen)
 {
     sd_stripe_t *sp = STRIPE(st, s);
@@ -1369,12 +1369,12 @@ done:
     return rv;
 }
 
-apr_status_t sd_store_validate(sd_store_t *st, char *why, apr_size_t whylen)
+apr_status_t sd_shm_validate(sd_shm_t *st, char *why, apr_size_t whylen)
 {
     apr_uint32_t s;
     apr_status_t rv = APR_SUCCESS;
 
-    if (st->hdr->magic != SD_STORE_MAGIC) {
+    if (st->hdr->magic != SD_SHM_MAGIC) {
         apr_snprintf(why, whylen, "bad magic");
         return APR_EGENERAL;
     }

@@ -1,0 +1,213 @@
+/*
+ * The session store: a hash table of variable-size records in one block of
+ * shared memory, used by every httpd process and thread at once.
+ *
+ * The caller (the httpd glue, or a unit test) maps the memory and hands it
+ * to sd_shm_format() once, or sd_shm_attach() to reuse a segment that
+ * already holds sessions (a restart). Everything in the segment is an
+ * offset, so each process may map it anywhere. The table is split into
+ * stripes, each with its own robust process-shared lock, entries and data
+ * chunks, so operations on different sessions rarely meet, and a process
+ * killed while holding a lock costs only a repair of its stripe.
+ *
+ * Times are whole seconds passed in by the caller (@a now), so expiry is
+ * testable without sleeping.
+ */
+#ifndef SD_SHM_H
+#define SD_SHM_H
+
+#include <apr_pools.h>
+#include <apr_errno.h>
+#include "sd_id.h"
+
+typedef struct sd_shm_t sd_shm_t;
+
+typedef enum {
+    SD_SHM_FULL_EVICT = 0,          /* drop the least recently used session */
+    SD_SHM_FULL_REFUSE = 1          /* refuse the new session */
+} sd_shm_when_full_t;
+
+typedef struct {
+    apr_uint64_t capacity;      /* most live sessions */
+    apr_uint64_t memory;        /* bytes for record data */
+    apr_uint32_t max_data;      /* most bytes in one record */
+    sd_shm_when_full_t when_full;   /* policy when out of entries or memory */
+} sd_shm_params_t;
+
+/** What sd_shm_get() tells about a session besides its record. */
+typedef struct {
+    apr_int64_t created;        /* when it was created */
+    apr_int64_t last_access;    /* previous access, before this one */
+    apr_int64_t expires;        /* when it ends if not used again */
+    apr_uint32_t version;       /* changes on every sd_shm_replace() */
+} sd_shm_meta_t;
+
+/** Store-wide counters, summed over stripes. */
+typedef struct {
+    apr_uint64_t capacity;      /* most live sessions */
+    apr_uint64_t sessions;      /* live sessions now */
+    apr_uint64_t memory_used;   /* bytes of data chunks in use */
+    apr_uint64_t memory_total;  /* bytes of data chunks in all */
+    apr_uint64_t segment_size;  /* the whole segment, tables included */
+    apr_uint64_t hits;          /* lookups that found a live session */
+    apr_uint64_t misses;        /* lookups that found none */
+    apr_uint64_t expirations;   /* sessions ended by a timeout */
+    apr_uint64_t evictions;     /* live sessions dropped for room */
+    apr_uint64_t refusals;      /* new sessions refused for room */
+    apr_uint64_t repairs;       /* stripes repaired after a crash */
+    apr_uint64_t logins_ok;     /* see sd_shm_count() */
+    apr_uint64_t logins_failed;
+    apr_uint64_t logins_throttled;
+} sd_shm_stats_t;
+
+typedef enum {
+    SD_SHM_COUNT_LOGIN_OK,
+    SD_SHM_COUNT_LOGIN_FAILED,
+    SD_SHM_COUNT_LOGIN_THROTTLED
+} sd_shm_counter_t;
+
+/** Reasons a full store reports through the log callback. */
+typedef void (*sd_shm_log_fn)(void *baton, int level, const char *msg);
+
+/** Check @a p; on error *why says which value is wrong and why. */
+apr_status_t sd_shm_check_params(const sd_shm_params_t *p,
+                                   const char **why);
+
+/** Bytes of shared memory a store with @a p needs. */
+apr_size_t sd_shm_size(const sd_shm_params_t *p);
+
+/** Lay out a fresh, empty store in @a base (@a size bytes, zero-filled). */
+apr_status_t sd_shm_format(apr_pool_t *pool, void *base, apr_size_t size,
+                             const sd_shm_params_t *p, sd_shm_t **st);
+
+/** Use the store already laid out in @a base. APR_EINVAL if it is not one,
+ *  or not of this version. */
+apr_status_t sd_shm_attach(apr_pool_t *pool, void *base, apr_size_t size,
+                             sd_shm_t **st);
+
+/** The parameters @a st was formatted with. */
+void sd_shm_params(const sd_shm_t *st, sd_shm_params_t *p);
+
+/** Change the full-store policy of a live store (a restart may do this). */
+void sd_shm_set_when_full(sd_shm_t *st, sd_shm_when_full_t w);
+
+/**
+ * Add a new session under @a key, ending after @a idle seconds unused or
+ * @a max_age seconds in all. APR_ENOSPC when the store is full and refuses;
+ * APR_EEXIST if the key is present (never, for random IDs); APR_EINVAL if
+ * @a len is over max_data.
+ */
+apr_status_t sd_shm_create(sd_shm_t *st, const sd_key_t *key,
+                             const void *data, apr_size_t len,
+                             apr_int64_t now, apr_uint32_t idle,
+                             apr_uint32_t max_age);
+
+/**
+ * Look up @a key and mark it used at @a now. Copies up to @a cap bytes of
+ * the record into @a buf and its full length into *len. APR_NOTFOUND when
+ * absent; APR_TIMEUP when it has just ended by a timeout: it is removed on
+ * the spot, and its last record is still copied out (so the caller can say
+ * whose session ended), but it must be treated as gone.
+ */
+apr_status_t sd_shm_get(sd_shm_t *st, const sd_key_t *key,
+                          apr_int64_t now, void *buf, apr_size_t cap,
+                          apr_size_t *len, sd_shm_meta_t *meta);
+
+/**
+ * Replace the record of @a key if its version is still @a version
+ * (optimistic concurrency: read, change outside the lock, replace, and on
+ * APR_EAGAIN read again). APR_NOTFOUND if it ended meanwhile, APR_ENOSPC if
+ * there is no room (the old record is kept), APR_EINVAL if over max_data.
+ */
+apr_status_t sd_shm_replace(sd_shm_t *st, const sd_key_t *key,
+                              apr_uint32_t version, const void *data,
+                              apr_size_t len, apr_int64_t now);
+
+/** Remove @a key. APR_NOTFOUND if it was not there. */
+apr_status_t sd_shm_delete(sd_shm_t *st, const sd_key_t *key);
+
+/**
+ * Remove every session whose record @a match accepts; returns how many.
+ * This visits the whole store, one stripe lock at a time, so it is for
+ * rare actions ("log out everywhere"), never the request path. @a match
+ * runs under a stripe lock and must be quick.
+ */
+typedef int (*sd_shm_match_fn)(void *baton, const void *data,
+                                 apr_size_t len);
+apr_uint64_t sd_shm_delete_if(sd_shm_t *st, sd_shm_match_fn match,
+                                void *baton);
+
+/** Add one to a login counter. */
+void sd_shm_count(sd_shm_t *st, sd_shm_counter_t c);
+
+/** Sum the counters. Takes no lock: figures may be a moment apart. */
+void sd_shm_stats(sd_shm_t *st, sd_shm_stats_t *out);
+
+/**
+ * Called once for each session the store evicts to make room (at most four
+ * per operation), after the lock is released, with the session's key (its
+ * stored part) and the first bytes of its record (up to 160), so that the
+ * caller can log whose session went.
+ */
+typedef void (*sd_shm_evict_fn)(void *baton, const sd_key_t *key,
+                                  const void *head, apr_size_t len);
+void sd_shm_set_evict_hook(sd_shm_t *st, sd_shm_evict_fn fn,
+                             void *baton);
+
+/** Install the callback that receives the store's warnings. */
+void sd_shm_set_log(sd_shm_t *st, sd_shm_log_fn fn, void *baton);
+
+/**
+ * Check every invariant of the segment (chains, lists, counts, chunk
+ * ownership), taking each stripe lock in turn. APR_SUCCESS, or APR_EGENERAL
+ * with the first broken invariant in @a why.
+ */
+apr_status_t sd_shm_validate(sd_shm_t *st, char *why, apr_size_t whylen);
+
+/**
+ * The store tells sessions apart by the first SD_SHM_KEY_BYTES bytes of
+ * their key (128 bits of a SHA-256 digest: no two of even 10^7 sessions
+ * collide in practice), and keeps only those; the rest of a key passed to
+ * sd_shm_foreach()'s callback is zero.
+ */
+#define SD_SHM_KEY_BYTES 16
+
+/**
+ * Call @a fn for every live session (used to move sessions into a store of
+ * another size, and to write snapshots). Stops early when @a fn returns
+ * non-zero.
+ */
+typedef int (*sd_shm_visit_fn)(void *baton, const sd_key_t *key,
+                                 const void *data, apr_size_t len,
+                                 apr_int64_t created, apr_int64_t last_access,
+                                 apr_uint32_t idle, apr_uint32_t max_age);
+void sd_shm_foreach(sd_shm_t *st, sd_shm_visit_fn fn, void *baton);
+
+/**
+ * Move every live session of @a from into @a to (a store of another size),
+ * least recently used first, so that a smaller @a to under "evict" keeps
+ * the most recently used ones. Returns how many sessions @a to holds
+ * afterwards. Needs 16 bytes of heap per live session for the ordering.
+ */
+apr_uint64_t sd_shm_migrate(sd_shm_t *from, sd_shm_t *to,
+                              apr_int64_t now);
+
+/** Insert a session with its times as they were (restore/migration).
+ *  APR_NOTFOUND if it has ended by @a now; APR_EINVAL for impossible times
+ *  (before 1970, last access before creation or a day past @a now) or
+ *  timeouts over a year (more than any directive allows). */
+apr_status_t sd_shm_restore(sd_shm_t *st, const sd_key_t *key,
+                              const void *data, apr_size_t len,
+                              apr_int64_t created, apr_int64_t last_access,
+                              apr_uint32_t idle, apr_uint32_t max_age,
+                              apr_int64_t now);
+
+/**
+ * Test-only fault injection: when set, @a fn is called at numbered points
+ * inside critical sections (while a stripe lock is held), so a test can
+ * kill the process there and check recovery.
+ */
+typedef void (*sd_shm_fault_fn)(int point);
+void sd_shm_set_fault_hook(sd_shm_fault_fn fn);
+
+#endif
