@@ -15,11 +15,12 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 SANITIZE ?=
 
-CORE_SRC := src/sd_sha256.c src/sd_id.c src/sd_cookie.c src/sd_form.c \
-            src/sd_record.c src/sd_passwd.c src/sd_shm.c src/sd_throttle.c \
-            src/sd_snapshot.c src/sd_utf8.c
-GLUE_SRC := mod_session_demo.c sdemo_pages.c
-HDRS := $(wildcard src/*.h) sdemo_private.h
+# The plain-C core (src/sd_*.c: APR, APR-util, OpenSSL, hiredis and libc
+# only) and the httpd glue (mod_session_demo.c and src/sdemo_*.c).
+CORE_SRC := $(sort $(wildcard src/sd_*.c))
+GLUE_SRC := mod_session_demo.c $(sort $(wildcard src/sdemo_*.c)) $(wildcard sdemo_*.c)
+HDRS := $(wildcard src/*.h) $(wildcard sdemo_*.h)
+CORE_LIBS := -lcrypto -lhiredis
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 ifeq ($(SANITIZE),1)
@@ -28,7 +29,7 @@ endif
 
 APXS_CFLAGS := $(foreach f,$(WARN) -Isrc -std=gnu99 $(SAN),-Wc,$(f))
 comma := ,
-APXS_LDFLAGS := $(if $(SAN),-Wl$(comma)-fsanitize=address$(comma)undefined)
+APXS_LDFLAGS := $(if $(SAN),-Wl$(comma)-fsanitize=address$(comma)undefined) $(CORE_LIBS)
 
 .PHONY: all deps deps-run run test unit install clean bench fuzz
 
@@ -58,7 +59,7 @@ run: deps-run all
 
 # ---- unit tests: plain C against APR, no httpd -------------------------
 APR_CFLAGS = $(shell apr-1-config --cflags --cppflags --includes) $(shell apu-1-config --includes)
-APR_LIBS = $(shell apu-1-config --link-ld --libs) $(shell apr-1-config --link-ld --libs) -lpthread
+APR_LIBS = $(shell apu-1-config --link-ld --libs) $(shell apr-1-config --link-ld --libs) $(CORE_LIBS) -lpthread
 UNIT_SRC := $(wildcard t/unit/test_*.c)
 UNIT_BIN := $(patsubst t/unit/%.c,build/unit/%.t,$(UNIT_SRC))
 
