@@ -31,7 +31,7 @@ APXS_CFLAGS := $(foreach f,$(WARN) -Isrc -std=gnu99 $(SAN),-Wc,$(f))
 comma := ,
 APXS_LDFLAGS := $(if $(SAN),-Wl$(comma)-fsanitize=address$(comma)undefined) $(CORE_LIBS)
 
-.PHONY: all deps deps-run run test unit install clean bench fuzz
+.PHONY: all deps deps-run run test unit check install clean bench fuzz
 
 all: .libs/mod_session_demo.so
 
@@ -70,7 +70,11 @@ build/unit/%.t: t/unit/%.c $(wildcard t/unit/*.h) $(CORE_SRC) $(wildcard src/*.h
 unit: $(UNIT_BIN)
 	prove -v --exec '' $(UNIT_BIN)
 
-test: deps all $(UNIT_BIN)
+# Layers depend one way and every log tag is unique (scripts/check-source.sh).
+check:
+	@sh scripts/check-source.sh
+
+test: deps all $(UNIT_BIN) check
 	SANITIZE=$(SANITIZE) APXS=$(APXS) sh scripts/run-tests.sh $(UNIT_BIN)
 
 install: all

@@ -211,7 +211,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         strcmp(name, "Max-Age") != 0) {
         static const char *const ss[] = {"Strict", "Lax", "None"};
         unsigned sel = size ? data[size - 1] : 0;
-        sd_cookie_attrs_t a;
+        sd_cookie_attrs_t a = {0};
         const char *set, *back = NULL, *one[1];
         const char *prefix;
 

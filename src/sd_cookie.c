@@ -145,13 +145,17 @@ const char *sd_cookie_format(apr_pool_t *pool, const char *name,
      * always implies Secure rather than producing a dead cookie. */
     int secure = (a && a->secure) || strcmp(samesite, "None") == 0;
 
-    /* Host-only (no Domain) and session-lifetime (no Expires): expiry is
-     * the server's business (SPEC B8), and Max-Age=0 is the only lifetime
-     * we ever send, to delete the cookie. */
+    /* Host-only (no Domain), no Expires. The session cookie lives as long
+     * as the browser session: its expiry is the server's business, and
+     * Max-Age=0 is the only lifetime it ever gets, to delete it. The
+     * short-lived helper cookies (login form, device) carry a Max-Age. */
+    const char *age = clear ? "; Max-Age=0"
+                      : a && a->max_age > 0
+                          ? apr_psprintf(pool, "; Max-Age=%ld", a->max_age)
+                          : "";
     return apr_pstrcat(pool, name, "=", clear || !value ? "" : value,
                        "; Path=/; HttpOnly; SameSite=", samesite,
-                       secure ? "; Secure" : "", clear ? "; Max-Age=0" : "",
-                       NULL);
+                       secure ? "; Secure" : "", age, NULL);
 }
 
 int sd_cookie_name_valid(const char *name)

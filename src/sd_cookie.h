@@ -29,10 +29,11 @@ typedef struct {
     const char *samesite;       /* "Strict", "Lax" or "None" */
     int secure;                 /* add Secure */
     int clear;                  /* empty value and Max-Age=0 */
+    long max_age;               /* seconds; 0: a browser-session cookie */
 } sd_cookie_attrs_t;
 
 /** Format a Set-Cookie value: NAME=VALUE; Path=/; HttpOnly; SameSite=..;
- *  [Secure][; Max-Age=0]. Never a Domain, never an Expires. */
+ *  [Secure][; Max-Age=N]. Never a Domain, never an Expires. */
 const char *sd_cookie_format(apr_pool_t *pool, const char *name,
                              const char *value, const sd_cookie_attrs_t *a);
 

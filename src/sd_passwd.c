@@ -86,6 +86,13 @@ const char *sd_hash_policy(const char *hash)
     if (cost < SD_BCRYPT_MIN_COST) {
         return low_cost[cost];
     }
+    /* Each step doubles the time: cost 16 is already about 5 s of CPU per
+     * login, and one cost-31 line would let every failed login (which
+     * waits as long as the slowest user's check) stall a worker for
+     * hours. */
+    if (cost > SD_BCRYPT_MAX_COST) {
+        return "bcrypt of a cost over 15 (every login would take seconds)";
+    }
     return NULL;
 }
 

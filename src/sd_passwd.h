@@ -13,6 +13,7 @@
 #include <apr_hash.h>
 
 #define SD_BCRYPT_MIN_COST 10
+#define SD_BCRYPT_MAX_COST 15
 #define SD_PASSWORD_MAX 72      /* bcrypt reads no more; longer is refused */
 
 typedef struct {
@@ -21,7 +22,8 @@ typedef struct {
     const char *weak;           /* NULL, or why this entry cannot log in */
 } sd_user_t;
 
-/** Why @a hash is not acceptable, or NULL when it is bcrypt of cost >= 10. */
+/** Why @a hash is not acceptable, or NULL when it is bcrypt of cost 10 to
+ *  15. */
 const char *sd_hash_policy(const char *hash);
 
 /**

@@ -13,8 +13,13 @@
  *     +-------+---------+-----------+------+-----------+------+
  *     | csrf (SD_CSRF_LEN bytes) | cred_stamp u64 | ua_hash u64 |
  *     +--------------------------+----------------+-------------+
- *     | visits u64 | note count u32 | { note len u32, note } ... |
- *     +------------+----------------+----------------------------+
+ *     | device len u32 | device | visits u64 | note count u32 | ...
+ *     +----------------+--------+------------+----------------+
+ *     ... { note len u32, note } ... |
+ *
+ * Version 1 records (written by earlier builds, which a restart keeps in
+ * the store) have no device field; they are still read, with an empty
+ * device, and written back as version 2.
  *
  * Decoding trusts nothing: a snapshot file can be edited and a socache
  * backend shared with other software, so every length is checked against
@@ -79,7 +84,9 @@ apr_size_t sd_record_encode(apr_pool_t *pool, const sd_session_t *s, char **buf)
 {
     const char *user = s->user ? s->user : "";
     const char *role = s->role ? s->role : "";
+    const char *device = s->device ? s->device : "";
     apr_size_t ulen = strlen(user), rlen = strlen(role);
+    apr_size_t dlen = strlen(device);
     apr_size_t csrflen = strnlen(s->csrf, SD_CSRF_LEN);
     int nnotes = s->notes ? s->notes->nelts : 0;
     apr_size_t total;
@@ -89,7 +96,7 @@ apr_size_t sd_record_encode(apr_pool_t *pool, const sd_session_t *s, char **buf)
     /* Size first, so the record is one exact allocation. Fields that are
      * too long are still encoded as they are; sd_record_decode() refuses
      * them, and the glue checks limits before it stores anything. */
-    total = 2 + 4 + ulen + 4 + rlen + SD_CSRF_LEN + 3 * 8 + 4;
+    total = 2 + 4 + ulen + 4 + rlen + SD_CSRF_LEN + 3 * 8 + 4 + dlen + 4;
     for (i = 0; i < nnotes; i++) {
         const char *n = APR_ARRAY_IDX(s->notes, i, const char *);
         total += 4 + (n ? strlen(n) : 0);
@@ -107,6 +114,7 @@ apr_size_t sd_record_encode(apr_pool_t *pool, const sd_session_t *s, char **buf)
     p += SD_CSRF_LEN;
     p = put_u64(p, s->cred_stamp);
     p = put_u64(p, s->ua_hash);
+    p = put_str(p, device, dlen);
     p = put_u64(p, s->visits);
     p = put_u32(p, (apr_uint32_t)nnotes);
     for (i = 0; i < nnotes; i++) {
@@ -199,6 +207,7 @@ apr_status_t sd_record_decode(apr_pool_t *pool, const char *buf, apr_size_t len,
     sd_session_t *s;
     const unsigned char *p;
     apr_uint32_t nnotes, i;
+    int version;
 
     *out = NULL;
     if (buf == NULL) {
@@ -209,9 +218,11 @@ apr_status_t sd_record_decode(apr_pool_t *pool, const char *buf, apr_size_t len,
     c.bad = 0;
 
     p = take(&c, 2);
-    if (p == NULL || p[0] != SD_RECORD_MAGIC || p[1] != SD_RECORD_VERSION) {
+    if (p == NULL || p[0] != SD_RECORD_MAGIC ||
+        (p[1] != SD_RECORD_VERSION && p[1] != 1)) {
         return APR_EINVAL;
     }
+    version = p[1];
 
     s = apr_pcalloc(pool, sizeof(*s));
     s->user = get_str(&c, pool, SD_USER_MAX);
@@ -229,6 +240,7 @@ apr_status_t sd_record_decode(apr_pool_t *pool, const char *buf, apr_size_t len,
     s->csrf[SD_CSRF_LEN] = '\0';
     s->cred_stamp = get_u64(&c);
     s->ua_hash = get_u64(&c);
+    s->device = version >= 2 ? get_str(&c, pool, SD_DEVICE_MAX) : "";
     s->visits = get_u64(&c);
     nnotes = get_u32(&c);
     if (c.bad) {
@@ -280,7 +292,7 @@ static int peek_user(const char *buf, apr_size_t len, const char **user,
     apr_uint32_t n;
 
     if (!buf || len < 6 || p[0] != SD_RECORD_MAGIC ||
-        p[1] != SD_RECORD_VERSION)
+        (p[1] != SD_RECORD_VERSION && p[1] != 1))
         return 0;
     n = ((apr_uint32_t)p[2] << 24) | ((apr_uint32_t)p[3] << 16) |
         ((apr_uint32_t)p[4] << 8) | p[5];

@@ -12,10 +12,11 @@
 #include <apr_tables.h>
 #include "sd_id.h"
 
-#define SD_RECORD_VERSION 1
+#define SD_RECORD_VERSION 2
 #define SD_USER_MAX 128         /* longest username */
 #define SD_ROLE_MAX 128         /* longest role (group) name */
 #define SD_NOTE_MAX 1000        /* longest note */
+#define SD_DEVICE_MAX 64        /* longest device summary */
 #define SD_CSRF_LEN SD_ID_LEN   /* a CSRF token is as strong as an ID */
 
 typedef struct {
@@ -24,6 +25,7 @@ typedef struct {
     char csrf[SD_CSRF_LEN + 1]; /* per-session token for POST forms */
     apr_uint64_t cred_stamp;    /* hash of the password entry at login */
     apr_uint64_t ua_hash;       /* hash of the User-Agent at login */
+    const char *device;         /* e.g. "Firefox on Linux" (may be "") */
     apr_uint64_t visits;        /* dashboard requests so far */
     apr_array_header_t *notes;  /* const char *, oldest first */
 } sd_session_t;

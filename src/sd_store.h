@@ -43,7 +43,7 @@ typedef struct {
 /** The times and version of a session, as a get() saw them. */
 typedef struct {
     apr_int64_t created;        /* when it was created */
-    apr_int64_t last_access;    /* this access (get marks it used) */
+    apr_int64_t last_access;    /* the access before this one */
     apr_int64_t expires;        /* when it ends if not used again */
     apr_uint32_t idle;          /* its idle timeout, seconds */
     apr_uint32_t max_age;       /* its absolute timeout, seconds */
@@ -103,6 +103,18 @@ typedef struct {
 } sd_store_stats_t;
 
 typedef struct sd_store_t sd_store_t;
+
+/** Levels of what a store reports through its log callback. */
+typedef enum { SD_LOG_ERR, SD_LOG_WARN, SD_LOG_NOTICE, SD_LOG_INFO }
+    sd_log_level_t;
+
+/**
+ * How a store reports what admins must know (an outage, its end, a repair,
+ * a full store). @a msg starts with its own "SDEMOnnnnn: " tag. Called
+ * without any store lock held.
+ */
+typedef void (*sd_store_log_fn)(void *baton, sd_log_level_t level,
+                                const char *msg);
 
 /** What a store implements. Each function gets the store it was set in. */
 typedef struct {

@@ -7,6 +7,8 @@
  * filter that looks only for its short spelling.
  */
 
+#include <string.h>
+
 #include "sd_utf8.h"
 
 int sd_utf8_valid(const void *buf, apr_size_t len)
@@ -56,4 +58,24 @@ int sd_utf8_valid(const void *buf, apr_size_t len)
         i += n + 1;
     }
     return 1;
+}
+
+const char *sd_log_name(apr_pool_t *pool, const char *name)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = apr_palloc(pool, strlen(name) * 3 + 1), *o = out;
+    for (; *name; name++) {
+        unsigned char c = (unsigned char)*name;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' ||
+            c == '+' || c == '-')
+            *o++ = (char)c;
+        else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
 }

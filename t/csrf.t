@@ -82,4 +82,25 @@ is($c->add_note('old token', $tok)->code, 403, "the previous session's token: 40
 is($c->add_note('new token', $tok2, Origin => $own, 'Sec-Fetch-Site' => 'same-origin')->code,
    303, 'the right token, same origin: 303');
 
+# ---- login CSRF: the token is bound to the form cookie ------------------------
+# A login token lifted by one client is useless to another, even one that
+# sends no Origin and no Sec-Fetch-Site (the headers alone are no defence).
+{
+    my $a = client();
+    my ($tok, $form) = $a->login_csrf;
+    my $fc = parse_set_cookie($form, 'sid_form');
+    ok($fc, 'the login page sets a form cookie');
+    ok($fc && $fc->{attrs}{httponly}, '... HttpOnly');
+    ok($fc && ($fc->{attrs}{'max-age'} // 0) > 0, '... short-lived (Max-Age)');
+    my $r = client(jar => 0)->post_form('/login', [ @login, csrf => $tok ]);
+    is($r->code, 403, 'a token posted by another client without cookies: 403');
+    ok(no_set_cookie($r), '... and no session');
+    my $b = client();
+    $b->login_csrf;
+    $r = $b->post_form('/login', [ @login, csrf => $tok ]);
+    is($r->code, 403, 'a token posted with another form cookie: 403');
+    $r = $a->post_form('/login', [ @login, csrf => $tok ]);
+    is($r->code, 303, 'the client that fetched the form (a cookie jar, no Origin) logs in');
+}
+
 done_testing;

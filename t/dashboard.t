@@ -89,7 +89,7 @@ like($jr->header('Content-Type') // '', qr{^application/json}, 'application/json
 ok(ref $d eq 'HASH', 'a JSON object') or diag($jr->content);
 $d ||= {};
 is($d->{user}, 'guestdash', 'user');
-is($d->{role}, 'user', 'role');
+is($d->{role}, 'guest', 'role (a guest)');
 is_deeply([ json_int_fields($d, qw(created last_access expires visits)) ], [],
           'created, last_access, expires, visits are integers');
 is($d->{visits}, 2, 'visits 2 (HTML view, then this one)');

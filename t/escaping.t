@@ -34,6 +34,24 @@ for my $t (['<b>x</b>', qr/&lt;b&gt;x&lt;\/b&gt;/, qr/<b>x<\/b>/],
        'JSON gives the note exactly');
 }
 
+# UTF-8 is shown as UTF-8: escaping must not turn "café — ✓" into byte
+# references (which browsers show as "cafÃ© â€” â✓").
+{
+    use utf8;
+    my $note = "café — ünïcödé ✓";
+    my $c = client();
+    $c->login_ok('utf8user', 'password');
+    require Encode;
+    is($c->add_note(Encode::encode_utf8($note))->code, 303, 'a note in UTF-8: accepted');
+    my $res = $c->get('/dashboard');
+    like($res->header('Content-Type') // '', qr/charset=utf-8/i, 'the page is served as UTF-8');
+    my $html = $res->decoded_content;
+    like($html, qr/\Q$note\E/, 'the dashboard shows the note exactly as written');
+    unlike($res->content, qr/&#\d+;/, 'no byte-by-byte character references');
+    my $d = $c->dashboard_json;
+    is($d && $d->{notes}[0], $note, 'JSON gives the note exactly (valid UTF-8)');
+}
+
 # A refused login that echoes the username escapes it.
 {
     my $res = client()->login('<i>evil</i>', 'wrong');

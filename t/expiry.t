@@ -18,6 +18,11 @@ my $age  = client(vhost => 'sdemo_maxage');
 my $st0 = status_json();
 
 my $t0 = time;
+# A guarded area stricter than the login page (/strict: idle 2 s, while
+# the main host allows 1800 s): its own limit applies to its requests.
+my $strict = client();
+$strict->login_ok('strictuser', 'password');
+is($strict->get('/strict/')->code, 200, '/strict/ right after login: 200');
 $idle->login_ok('idler', 'password');
 $age->login_ok('ager', 'password');
 my $idle_sid = $idle->sid;
@@ -44,7 +49,12 @@ ok($d, 'max-age host after 1.5 s of activity: still logged in');
 
 sleep(4.2 - (time - $t0)) if time - $t0 < 4.2;
 
-my $res = $idle->get('/dashboard');
+my $res = $strict->get('/strict/');
+is($res->code, 303, '/strict/ (SessionDemoIdleTimeout 2 there) after 4 s idle: 303');
+is($strict->get('/strict/')->code, 303, '... and stays closed: the refused request did not count as a use');
+is($strict->get('/dashboard')->code, 303, '... the session has ended');
+
+$res = $idle->get('/dashboard');
 is($res->code, 303, 'idle host after 4 s unused (timeout 2 s): 303');
 like(location($res) // '', qr{^/login}, '... to the login page');
 $res = $age->get('/dashboard');

@@ -64,7 +64,7 @@ my $full_warn = q{\[session_demo:warn\] .*the session store is full};
     is($st->{evictions}, $st0->{evictions} + 1, 'status: one eviction');
     is($st->{sessions}, 3, 'status: 3 sessions');
     my $log = do { local (@ARGV, $/) = ($h->error_log); <> } // '';
-    like($log, qr/SDEMO00026: session [0-9a-f]{8} of user "user2" evicted: the store is full/,
+    like($log, qr/SDEMO00206: session [0-9a-f]{8} of user "user2" evicted: the store is full/,
          'one log line names the evicted session (hash prefix) and its user');
     ok($h->stop, 'stopped');
 }

@@ -35,9 +35,26 @@ like($res->content, qr/SESSION_DEMO_USER=\[\(none\)\]/, 'SessionDemoEnv Off: no 
 like($res->content, qr/HTTP_X_SESSION_DEMO_USER=\[\(none\)\]/,
      "the client's X-Session-Demo-User is removed");
 
-expect_log(q{\[authz_core:error\] .*AH01631: user (?:alice|visitor): authorization failure for "/admin-only/"},
-           'users not in group admins on /admin-only/');
-is($c->get('/admin-only/')->code, 403, 'alice (staff) on /admin-only/: 403');
+expect_log(q{\[authz_core:error\] .*AH01631: user (?:alice|visitor|admin): authorization failure for "/(?:admin|bob)-only/"},
+           'users refused by Require on /admin-only/ and /bob-only/');
+$res = $c->get('/admin-only/');
+is($res->code, 403, 'alice (staff) on /admin-only/: 403 without AuthzSendForbiddenOnFailure');
+ok(!defined $res->header('WWW-Authenticate'), '... and no WWW-Authenticate (there are no credentials to send)');
+like($res->content, qr/You are logged in as alice/, "... with the module's own page");
+is($res->header('X-Frame-Options'), 'DENY', "... and the module's security headers");
+$res = $c->get('/bob-only/');
+is($res->code, 403, 'alice on a Require user bob area: 403, never 401');
+
+# Our identity headers under other spellings: '_' for '-', any case. Many
+# application servers map them to the same variable as ours.
+$res = $c->get('/env/', 'X_Session_Demo_User' => 'admin', 'X-Session_Demo-User' => 'admin',
+               'x_session_demo_role' => 'admins');
+is($res->code, 200, '/env/ with look-alike headers: 200');
+for my $n (1 .. 3) {
+    my $v = $res->header("X-Echo-$n") // '';
+    unlike($v, qr/admin/, "look-alike header $n does not reach the request ($v)");
+}
+like($res->content, qr/HTTP_X_SESSION_DEMO_USER=\[alice\]/, 'the real header still says alice');
 
 $res = $c->get('/env/', 'X-Session-Demo-User' => 'mallory', 'X-Session-Demo-Role' => 'admins');
 is($res->code, 200, '/env/ (SessionDemoEnv On): 200');

@@ -135,7 +135,7 @@ ok(defined $id1 && defined $id2 && $id1 ne $id2, 'a new ID at each login');
     is($r->code, 303, 'guest42/password (guest mode): 303');
     my $d = $g->dashboard_json;
     is($d && $d->{user}, 'guest42', 'guest user name');
-    is($d && $d->{role}, 'user', 'guest role: user');
+    is($d && $d->{role}, 'guest', 'guest role: guest (fixed, never from the group file)');
 }
 
 # ---- return targets ------------------------------------------------------------

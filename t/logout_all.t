@@ -28,7 +28,9 @@ is($_->get('/dashboard')->code, 200, 'nothing ended') for @mine;
 
 $res = $c->post_form('/dashboard', [ action => 'logout_all', csrf => $c->session_csrf ]);
 is($res->code, 303, 'logout_all: 303');
-is(location($res), '/login?logged_out=1', 'to the logged-out login page');
+is(location($res), '/login?ended_all=3', 'to the login page, which is told how many ended');
+like(client()->get('/login?ended_all=3')->content, qr/logged out everywhere: 3 sessions ended/,
+     'the login page says how many sessions ended');
 my $ck = parse_set_cookie($res);
 ok($ck && $ck->{value} eq '' && ($ck->{attrs}{'max-age'} // '') eq '0',
    'the cookie is cleared');

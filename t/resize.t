@@ -53,9 +53,9 @@ is(status()->{sessions}, 2, 'status: 2 sessions kept');
 is($c[1]->get('/dashboard')->code, 303, 'the least recently used one is gone');
 is($c[0]->get('/dashboard')->code, 200, 'the most recent ones are kept (0)');
 is($c[2]->get('/dashboard')->code, 200, 'the most recent ones are kept (2)');
-expect_log(qr/SDEMO00044: the session store changed size; 2 of 3 sessions moved/,
+expect_log(qr/SDEMO00203: the session store changed size; 2 of 3 sessions moved/,
            'moving into a smaller store warns', 'resize');
-expect_log(qr/SDEMO00040: the session store is full and evicts/,
+expect_log(qr/SDEMO00201: the session store is full and evicts/,
            'the smaller store is full while sessions move in', 'resize');
 ok($h->stop, 'stopped');
 
@@ -78,9 +78,9 @@ for my $bad (['garbage', "this is not a snapshot\n" x 10],
     $cl->login_ok('snapuser', 'password');
     is($cl->get('/dashboard')->code, 200, "a $what snapshot: the server works");
     my $log = do { local (@ARGV, $/) = ($s->error_log); <> } // '';
-    like($log, qr/SDEMO00048: the snapshot \S+ is ignored: /,
+    like($log, qr/SDEMO00205: the snapshot \S+ is ignored: /,
          "a $what snapshot: one log line says it is ignored");
-    expect_log(qr/SDEMO00048: the snapshot \S+ is ignored/, "bad snapshot ($what)", $name);
+    expect_log(qr/SDEMO00205: the snapshot \S+ is ignored/, "bad snapshot ($what)", $name);
     ok($s->stop, "a $what snapshot: stopped");
 }
 

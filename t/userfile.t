@@ -43,9 +43,13 @@ is(SDemo::Client->new(base => $h->base)->login('erin', 'erinpw')->code, 403,
    'erin (not yet a user) cannot');
 my $frank = SDemo::Client->new(base => $h->base);
 my $gina = SDemo::Client->new(base => $h->base);
-is($frank->login('frank', 'password')->code, 303, 'frank (guest, role staff) logs in');
-is($gina->login('gina', 'password')->code, 303, 'gina (guest, role user) logs in');
-is(($frank->dashboard_json // {})->{role}, 'staff', "frank's role is staff");
+# Guest mode never takes over a name that the group file knows: frank is
+# in group staff (a real user's name, say one deleted from the user file),
+# so the guest password does not log him in, let alone with role staff.
+is($frank->login('frank', 'password')->code, 403,
+   'frank (in the group file, not in the user file): the guest password is refused');
+is($gina->login('gina', 'password')->code, 303, 'gina (known to neither file) logs in as a guest');
+is(($gina->dashboard_json // {})->{role}, 'guest', "gina's role is guest");
 
 htpasswd('carol', 'newcarolpw');
 system("htpasswd -D '$users' dave 2>/dev/null") == 0 or die 'htpasswd -D failed';
@@ -67,10 +71,35 @@ is(SDemo::Client->new(base => $h->base)->login('dave', 'davepw')->code, 403,
    'dave cannot log in any more');
 is(SDemo::Client->new(base => $h->base)->login('erin', 'erinpw')->code, 303,
    'erin, added: can log in');
-is($frank->get('/dashboard')->code, 303, 'frank, whose role changed: logged out');
-is($gina->get('/dashboard')->code, 200, 'gina, role unchanged: still logged in');
-is($frank->login('frank', 'password')->code, 303, 'frank logs in again');
-is(($frank->dashboard_json // {})->{role}, 'admins', '... with the new role');
+is($gina->get('/dashboard')->code, 200, 'gina, still a guest: still logged in');
+is($frank->login('frank', 'password')->code, 403,
+   'frank, now in group admins: still no guest login (no way through Require group admins)');
+
+# A guest whose name appears in the group file later is logged out.
+write_groups("staff: alice\nadmins: frank\nstaff: gina\n");
+$t = time + 4;
+utime $t, $t, $groups;
+sleep 2;
+is($gina->get('/dashboard')->code, 303, 'gina, now named in the group file: logged out');
+
+# An unreadable user file refuses every login, guests included: nobody can
+# tell whether a name is a real user's (the attack: admin/password as a
+# "guest" with role admins while the user file could not be read).
+expect_log(qr/SDEMO00010: cannot read user file/, 'the user file made unreadable on purpose', 'userfile');
+expect_log(qr/SDEMO00013: login of user "\S+" refused: the user file/, 'logins while the user file is unreadable', 'userfile');
+chmod 0000, $users;
+$t = time + 6;
+utime $t, $t, $users;
+sleep 2;
+is(SDemo::Client->new(base => $h->base)->login('erin', 'erinpw')->code, 403,
+   'user file unreadable: a real user is refused');
+is(SDemo::Client->new(base => $h->base)->login('frank', 'password')->code, 403,
+   'user file unreadable: a name from the group file with the guest password is refused');
+is(SDemo::Client->new(base => $h->base)->login('nobody1', 'password')->code, 403,
+   'user file unreadable: even a plain guest is refused');
+like($h->tail_error_log(200), qr/SDEMO00013: login of user "nobody1" refused: the user file/,
+     'one log line says why: the user file cannot be read');
+chmod 0644, $users;
 
 ok($h->stop, 'stopped');
 done_testing;

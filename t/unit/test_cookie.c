@@ -183,7 +183,7 @@ static void test_find_huge(void)
 
 static void test_format(void)
 {
-    sd_cookie_attrs_t a;
+    sd_cookie_attrs_t a = {0};
     const char *s;
 
     a.samesite = "Lax";
@@ -191,6 +191,11 @@ static void test_format(void)
     a.clear = 0;
     s = sd_cookie_format(pool, "sid", "ABC", &a);
     is_str(s, "sid=ABC; Path=/; HttpOnly; SameSite=Lax", "Lax, not Secure");
+    a.max_age = 600;
+    is_str(sd_cookie_format(pool, "f", "X", &a),
+           "f=X; Path=/; HttpOnly; SameSite=Lax; Max-Age=600",
+           "a helper cookie with a lifetime");
+    a.max_age = 0;
 
     a.samesite = "Strict";
     a.secure = 1;

@@ -1,0 +1,548 @@
+/*
+ * The shared-memory store behind the store interface (sd_store.h).
+ *
+ * This file owns the store's lifecycle across httpd's configuration
+ * generations (create, keep, resize by moving sessions, snapshot at a
+ * stop and start) and maps the interface onto the session table
+ * (sd_shm.c) and the throttle table (sd_throttle.c). Shared memory never
+ * becomes unavailable, so no operation here answers SD_EUNAVAIL.
+ *
+ * Owners: the table stores opaque records, so this store keeps each
+ * session's owner digest in the first SD_OWNER_LEN bytes of what it
+ * stores, ahead of the caller's record. Listing, capping and ending one
+ * owner's sessions then visit the whole table, one stripe lock at a time,
+ * under the scan lock (Mutex session-demo) so that two scans never compete
+ * for the stripe locks that requests need.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_file_io.h>
+#include <apr_shm.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+#include <stdarg.h>
+
+#include "sd_record.h"
+#include "sd_snapshot.h"
+#include "sd_store_shm.h"
+#include "sd_throttle.h"
+#include "sd_utf8.h"
+
+#define OWN SD_OWNER_LEN
+#define FIRST_READ 4096         /* usual record size; bigger ones re-read */
+
+typedef struct {
+    sd_store_t base;            /* must come first */
+    apr_shm_t *shm;             /* the session segment */
+    sd_shm_t *table;
+    sd_shm_params_t params;     /* what it was formatted with */
+    apr_shm_t *tshm;            /* the throttle segment */
+    sd_throttle_t *throttle;
+    apr_global_mutex_t *scan_lock;
+    sd_store_log_fn log;
+    void *baton;
+} shm_store;
+
+static const sd_store_ops_t shm_ops;
+
+#define SELF(st) ((shm_store *)(st))
+
+/* ---------------------------------------------------------------------
+ * Logging: the table reports a full store (level 0) and a repaired
+ * stripe (level 1); each gets its own tag.
+ * --------------------------------------------------------------------- */
+
+static void table_log(void *baton, int level, const char *msg)
+{
+    shm_store *s = baton;
+    char line[512];
+    if (!s->log)
+        return;
+    apr_snprintf(line, sizeof(line), "%s: %s",
+                 level == 0 ? "SDEMO00201" : "SDEMO00202", msg);
+    s->log(s->baton, level == 0 ? SD_LOG_WARN : SD_LOG_ERR, line);
+}
+
+/* One line per evicted session: whose it was, for admins and log
+ * watchers. The client that owned it is not the one whose login caused
+ * the eviction, so no address is given. */
+static void table_evicted(void *baton, const sd_key_t *key, const void *head,
+                          apr_size_t len)
+{
+    shm_store *s = baton;
+    char prefix[SD_KEY_PREFIX_LEN + 1], line[512];
+    const char *user = NULL;
+    apr_pool_t *p;
+
+    if (!s->log)
+        return;
+    apr_pool_create(&p, NULL);
+    if (len > OWN)
+        user = sd_record_user(p, (const char *)head + OWN, len - OWN);
+    sd_key_prefix(key, prefix);
+    apr_snprintf(line, sizeof(line),
+                 "SDEMO00206: session %s of user \"%s\" evicted: the store "
+                 "is full (SessionDemoWhenFull evict)",
+                 prefix, user ? sd_log_name(p, user) : "?");
+    s->log(s->baton, SD_LOG_NOTICE, line);
+    apr_pool_destroy(p);
+}
+
+/* ---------------------------------------------------------------------
+ * Scans over the whole table
+ * --------------------------------------------------------------------- */
+
+static void scan_lock(shm_store *s)
+{
+    if (s->scan_lock)
+        apr_global_mutex_lock(s->scan_lock);
+}
+
+static void scan_unlock(shm_store *s)
+{
+    if (s->scan_lock)
+        apr_global_mutex_unlock(s->scan_lock);
+}
+
+static int owner_match(void *baton, const void *data, apr_size_t len)
+{
+    return len >= OWN && memcmp(data, baton, OWN) == 0;
+}
+
+typedef struct {
+    const sd_owner_t *owner;
+    apr_pool_t *pool;
+    apr_array_header_t *out;
+    apr_int64_t now;
+} list_baton;
+
+static int list_visit(void *baton, const sd_key_t *key, const void *data,
+                      apr_size_t len, apr_int64_t created,
+                      apr_int64_t last_access, apr_uint32_t idle,
+                      apr_uint32_t max_age)
+{
+    list_baton *b = baton;
+    sd_store_entry_t *e;
+    apr_int64_t idle_end = last_access + idle, abs_end = created + max_age;
+
+    if (len < OWN || memcmp(data, b->owner->b, OWN) != 0)
+        return 0;
+    if (idle_end <= b->now || abs_end <= b->now)
+        return 0;
+    e = apr_array_push(b->out);
+    e->key = *key;
+    e->created = created;
+    e->last_access = last_access;
+    e->expires = idle_end < abs_end ? idle_end : abs_end;
+    e->len = len - OWN;
+    e->record = apr_pmemdup(b->pool, (const char *)data + OWN, e->len);
+    return 0;
+}
+
+static int by_recent(const void *a, const void *b)
+{
+    const sd_store_entry_t *x = a, *y = b;
+    if (x->last_access != y->last_access)
+        return x->last_access > y->last_access ? -1 : 1;
+    return x->created > y->created ? -1 : x->created < y->created;
+}
+
+static apr_status_t list_locked(shm_store *s, const sd_owner_t *owner,
+                                apr_int64_t now, apr_pool_t *pool,
+                                apr_array_header_t **entries)
+{
+    list_baton b;
+    b.owner = owner;
+    b.pool = pool;
+    b.now = now;
+    b.out = apr_array_make(pool, 4, sizeof(sd_store_entry_t));
+    sd_shm_foreach(s->table, list_visit, &b);
+    qsort(b.out->elts, (size_t)b.out->nelts, sizeof(sd_store_entry_t),
+          by_recent);
+    *entries = b.out;
+    return APR_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------
+ * The interface
+ * --------------------------------------------------------------------- */
+
+static apr_status_t shm_create(sd_store_t *st, const sd_key_t *key,
+                               const sd_owner_t *owner, const void *data,
+                               apr_size_t len, apr_int64_t now,
+                               const sd_store_limits_t *lim,
+                               apr_uint32_t *ended)
+{
+    shm_store *s = SELF(st);
+    char *buf;
+    apr_status_t rv;
+
+    *ended = 0;
+    if (len > s->params.max_data - OWN)
+        return APR_EINVAL;
+    if (lim->per_user) {
+        /* End this owner's least recently used sessions until the new
+         * one fits under the cap; never another owner's. */
+        apr_array_header_t *mine;
+        apr_pool_t *p;
+        int i;
+        apr_pool_create(&p, NULL);
+        scan_lock(s);
+        list_locked(s, owner, now, p, &mine);
+        for (i = mine->nelts - 1; i >= 0 && (apr_uint32_t)i + 1 >= lim->per_user;
+             i--) {
+            sd_store_entry_t *e = &APR_ARRAY_IDX(mine, i, sd_store_entry_t);
+            if (sd_shm_delete(s->table, &e->key) == APR_SUCCESS)
+                (*ended)++;
+        }
+        scan_unlock(s);
+        apr_pool_destroy(p);
+    }
+    buf = malloc(len + OWN);
+    if (!buf)
+        return APR_ENOMEM;
+    memcpy(buf, owner->b, OWN);
+    memcpy(buf + OWN, data, len);
+    rv = sd_shm_create(s->table, key, buf, len + OWN, now, lim->idle,
+                       lim->max_age);
+    free(buf);
+    return rv;
+}
+
+static apr_status_t shm_get(sd_store_t *st, const sd_key_t *key,
+                            apr_int64_t now, apr_pool_t *pool, char **data,
+                            apr_size_t *len, sd_store_meta_t *meta)
+{
+    shm_store *s = SELF(st);
+    apr_size_t cap = FIRST_READ, got = 0;
+    char *buf = apr_palloc(pool, cap);
+    sd_shm_meta_t m;
+    apr_status_t rv;
+
+    /* The buffer is allocated before the stripe lock is taken. */
+    rv = sd_shm_get(s->table, key, now, buf, cap, &got, &m);
+    if ((rv == APR_SUCCESS || rv == APR_TIMEUP) && got > cap) {
+        /* Bigger than usual: look again with room for the largest record
+         * the table allows (a record never exceeds it). */
+        cap = s->params.max_data;
+        buf = apr_palloc(pool, cap);
+        rv = sd_shm_get(s->table, key, now, buf, cap, &got, &m);
+    }
+    if (rv != APR_SUCCESS && rv != APR_TIMEUP)
+        return rv;
+    if (got > cap || got < OWN)
+        return rv == APR_TIMEUP ? APR_NOTFOUND : APR_EGENERAL;
+    *data = buf + OWN;
+    *len = got - OWN;
+    meta->created = m.created;
+    meta->last_access = m.last_access;
+    meta->expires = m.expires;
+    meta->idle = 0;
+    meta->max_age = 0;
+    meta->version = m.version;
+    return rv;
+}
+
+static apr_status_t shm_replace(sd_store_t *st, const sd_key_t *key,
+                                apr_uint64_t version, const void *data,
+                                apr_size_t len, apr_int64_t now)
+{
+    shm_store *s = SELF(st);
+    sd_shm_meta_t m;
+    char *buf, head[OWN];
+    apr_size_t got = 0;
+    apr_status_t rv;
+
+    if (len > s->params.max_data - OWN)
+        return APR_EINVAL;
+    if (version > 0xffffffffu)
+        return APR_EAGAIN;
+    /* The owner bytes never change: read them back with the record's
+     * head (a 16-byte read), so a replace cannot move a session to
+     * another owner. The version check below catches a race. */
+    rv = sd_shm_get(s->table, key, now, head, sizeof(head), &got, &m);
+    if (rv != APR_SUCCESS)
+        return rv == APR_TIMEUP ? APR_NOTFOUND : rv;
+    if (got < OWN)
+        return APR_EGENERAL;
+    buf = malloc(len + OWN);
+    if (!buf)
+        return APR_ENOMEM;
+    memcpy(buf, head, OWN);
+    memcpy(buf + OWN, data, len);
+    rv = sd_shm_replace(s->table, key, (apr_uint32_t)version, buf, len + OWN,
+                        now);
+    free(buf);
+    return rv;
+}
+
+static apr_status_t shm_remove(sd_store_t *st, const sd_key_t *key,
+                               const sd_owner_t *owner)
+{
+    shm_store *s = SELF(st);
+    if (owner) {
+        /* Only the owner's: read the owner bytes first. The table has no
+         * read that leaves the access time alone, so this one counts as
+         * a use of a session that is about to end anyway. */
+        char head[OWN];
+        apr_size_t got = 0;
+        sd_shm_meta_t m;
+        apr_status_t rv = sd_shm_get(s->table, key,
+                                     (apr_int64_t)apr_time_sec(apr_time_now()),
+                                     head, sizeof(head), &got, &m);
+        if (rv != APR_SUCCESS)
+            return APR_NOTFOUND;
+        if (got < OWN || memcmp(head, owner->b, OWN) != 0)
+            return APR_NOTFOUND;
+    }
+    return sd_shm_delete(s->table, key);
+}
+
+static apr_status_t shm_end_owner(sd_store_t *st, const sd_owner_t *owner,
+                                  apr_uint64_t *ended)
+{
+    shm_store *s = SELF(st);
+    scan_lock(s);
+    *ended = sd_shm_delete_if(s->table, owner_match, (void *)owner->b);
+    scan_unlock(s);
+    return APR_SUCCESS;
+}
+
+static apr_status_t shm_list_owner(sd_store_t *st, const sd_owner_t *owner,
+                                   apr_int64_t now, apr_pool_t *pool,
+                                   apr_array_header_t **entries)
+{
+    shm_store *s = SELF(st);
+    apr_status_t rv;
+    scan_lock(s);
+    rv = list_locked(s, owner, now, pool, entries);
+    scan_unlock(s);
+    return rv;
+}
+
+static apr_status_t shm_throttle_hit(sd_store_t *st, const char *key,
+                                     apr_size_t len, apr_uint32_t limit,
+                                     apr_uint32_t window, apr_int64_t now,
+                                     apr_int64_t *wait)
+{
+    shm_store *s = SELF(st);
+    *wait = sd_throttle_check(s->throttle, key, len, limit, window, now);
+    if (*wait == 0)
+        sd_throttle_fail(s->throttle, key, len, window, now);
+    return APR_SUCCESS;
+}
+
+static apr_status_t shm_throttle_undo(sd_store_t *st, const char *key,
+                                      apr_size_t len, int forget)
+{
+    shm_store *s = SELF(st);
+    /* The table can forget a key but not take back one attempt: without
+     * @a forget the attempt stays counted, which errs on the strict side. */
+    if (forget)
+        sd_throttle_reset(s->throttle, key, len);
+    return APR_SUCCESS;
+}
+
+static apr_status_t shm_count(sd_store_t *st, sd_counter_t c)
+{
+    static const sd_shm_counter_t map[] = {SD_SHM_COUNT_LOGIN_OK,
+                                           SD_SHM_COUNT_LOGIN_FAILED,
+                                           SD_SHM_COUNT_LOGIN_THROTTLED};
+    sd_shm_count(SELF(st)->table, map[c]);
+    return APR_SUCCESS;
+}
+
+static apr_status_t shm_stats(sd_store_t *st, apr_pool_t *pool,
+                              sd_store_stats_t *o)
+{
+    sd_shm_stats_t t;
+    sd_shm_stats(SELF(st)->table, &t);
+    memset(o, 0, sizeof(*o));
+    o->kind = "shm";
+    o->connected = 1;
+    o->have = SD_STATS_CAPACITY;
+    o->capacity = t.capacity;
+    o->sessions = t.sessions;
+    o->memory_used = t.memory_used;
+    o->memory_total = t.memory_total;
+    o->hits = t.hits;
+    o->misses = t.misses;
+    o->expirations = t.expirations;
+    o->evictions = t.evictions;
+    o->refusals = t.refusals;
+    o->repairs = t.repairs;
+    o->logins_ok = t.logins_ok;
+    o->logins_failed = t.logins_failed;
+    o->logins_throttled = t.logins_throttled;
+    return APR_SUCCESS;
+}
+
+static const sd_store_ops_t shm_ops = {
+    "shm",          shm_create,       shm_get,           shm_replace,
+    shm_remove,     shm_end_owner,    shm_list_owner,    shm_throttle_hit,
+    shm_throttle_undo, shm_count,     shm_stats,
+};
+
+/* ---------------------------------------------------------------------
+ * Lifecycle
+ * --------------------------------------------------------------------- */
+
+static int same_geometry(const sd_shm_params_t *a, const sd_shm_params_t *b)
+{
+    return a->capacity == b->capacity && a->memory == b->memory &&
+           a->max_data == b->max_data;
+}
+
+static void say(shm_store *s, sd_log_level_t level, const char *fmt, ...)
+{
+    char line[768];
+    va_list ap;
+    if (!s->log)
+        return;
+    va_start(ap, fmt);
+    apr_vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    s->log(s->baton, level, line);
+}
+
+int sd_store_is_shm(const sd_store_t *st)
+{
+    return st && st->ops == &shm_ops;
+}
+
+apr_status_t sd_store_shm_open(apr_pool_t *pool, sd_store_t *prev,
+                               const sd_store_shm_config_t *cfg,
+                               sd_store_log_fn log, void *baton,
+                               apr_int64_t now, sd_store_t **out,
+                               const char **why)
+{
+    shm_store *old = sd_store_is_shm(prev) ? SELF(prev) : NULL;
+    shm_store *s;
+    sd_shm_params_t p = cfg->params;
+    apr_status_t rv;
+    apr_size_t size;
+
+    /* The caller's records come after the owner bytes. */
+    if (p.max_data <= OWN) {
+        *why = "SessionDemoMaxDataSize is too small";
+        return APR_EINVAL;
+    }
+    if (sd_shm_check_params(&p, why) != APR_SUCCESS)
+        return APR_EINVAL;
+
+    if (old && same_geometry(&old->params, &p)) {
+        /* A restart with the same sizes: keep the segment and every
+         * session in it; only the policy and the log target change. */
+        old->log = log;
+        old->baton = baton;
+        old->params.when_full = p.when_full;
+        sd_shm_set_when_full(old->table, p.when_full);
+        sd_shm_set_log(old->table, table_log, old);
+        sd_shm_set_evict_hook(old->table, table_evicted, old);
+        *out = &old->base;
+        return APR_SUCCESS;
+    }
+
+    s = apr_pcalloc(pool, sizeof(*s));
+    s->base.ops = &shm_ops;
+    s->base.max_data = p.max_data - OWN;
+    s->base.retry_after = 5;
+    s->params = p;
+    s->log = log;
+    s->baton = baton;
+    size = sd_shm_size(&p);
+    rv = apr_shm_create(&s->shm, size, NULL, pool);
+    if (rv != APR_SUCCESS) {
+        *why = apr_psprintf(pool,
+                            "cannot create %" APR_SIZE_T_FMT " bytes of "
+                            "shared memory for the session store; lower "
+                            "SessionDemoCapacity or SessionDemoMemory",
+                            size);
+        return rv;
+    }
+    rv = sd_shm_format(pool, apr_shm_baseaddr_get(s->shm),
+                       apr_shm_size_get(s->shm), &p, &s->table);
+    if (rv != APR_SUCCESS) {
+        *why = "cannot lay out the session store";
+        apr_shm_destroy(s->shm);
+        return rv;
+    }
+    sd_shm_set_log(s->table, table_log, s);
+    sd_shm_set_evict_hook(s->table, table_evicted, s);
+
+    if (old) {
+        /* A restart with new sizes: the old segment is still mapped here,
+         * so its sessions move over before it goes. The throttle table
+         * does not depend on the sizes and is kept. */
+        sd_shm_stats_t was, is;
+        sd_shm_stats(old->table, &was);
+        sd_shm_migrate(old->table, s->table, now);
+        sd_shm_stats(s->table, &is);
+        say(s, is.sessions < was.sessions ? SD_LOG_WARN : SD_LOG_NOTICE,
+            "SDEMO00203: the session store changed size; %" APR_UINT64_T_FMT
+            " of %" APR_UINT64_T_FMT " sessions moved into the new store "
+            "(the rest had ended or did not fit)",
+            is.sessions, was.sessions);
+        apr_shm_destroy(old->shm);
+        old->shm = NULL;
+        s->tshm = old->tshm;
+        s->throttle = old->throttle;
+        s->scan_lock = old->scan_lock;
+    }
+    else {
+        rv = apr_shm_create(&s->tshm, sd_throttle_size(cfg->throttle_slots),
+                            NULL, pool);
+        if (rv == APR_SUCCESS)
+            rv = sd_throttle_format(pool, apr_shm_baseaddr_get(s->tshm),
+                                    apr_shm_size_get(s->tshm),
+                                    cfg->throttle_slots, &s->throttle);
+        if (rv != APR_SUCCESS) {
+            *why = "cannot create the login throttle table in shared memory";
+            return rv;
+        }
+        if (cfg->snapshot) {
+            /* A fresh start: bring back what the last stop saved. The file
+             * is removed once loaded, so a crash later cannot resurrect
+             * sessions that were logged out after it was written. */
+            apr_uint64_t n = 0;
+            const char *bad = NULL;
+            apr_pool_t *tp;
+            apr_pool_create(&tp, pool);
+            rv = sd_snapshot_load(s->table, cfg->snapshot, tp, now, &n, &bad);
+            if (rv == APR_SUCCESS) {
+                say(s, SD_LOG_NOTICE,
+                    "SDEMO00204: %" APR_UINT64_T_FMT " sessions loaded from "
+                    "the snapshot %s",
+                    n, cfg->snapshot);
+                apr_file_remove(cfg->snapshot, tp);
+            }
+            else if (!APR_STATUS_IS_ENOENT(rv)) {
+                say(s, SD_LOG_WARN,
+                    "SDEMO00205: the snapshot %s is ignored: %s; starting "
+                    "with an empty store",
+                    cfg->snapshot, bad ? bad : "it cannot be read");
+            }
+            apr_pool_destroy(tp);
+        }
+    }
+    *out = &s->base;
+    return APR_SUCCESS;
+}
+
+void sd_store_shm_set_scan_lock(sd_store_t *st, apr_global_mutex_t *m)
+{
+    SELF(st)->scan_lock = m;
+}
+
+apr_status_t sd_store_shm_save(sd_store_t *st, const char *path,
+                               apr_pool_t *pool, apr_uint64_t *count)
+{
+    return sd_snapshot_save(SELF(st)->table, path, pool, count);
+}
+
+sd_shm_t *sd_store_shm_table(sd_store_t *st)
+{
+    return SELF(st)->table;
+}

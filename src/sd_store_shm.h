@@ -1,0 +1,55 @@
+/*
+ * The shared-memory store: sessions in an APR shared memory segment inside
+ * httpd (the table of sd_shm.c), login-throttle counters in a second
+ * segment (sd_throttle.c), and optionally a snapshot file that carries the
+ * sessions over a full stop and start (sd_snapshot.c).
+ *
+ * The segments are made once, in the parent, from a pool that outlives
+ * configuration generations (httpd's process pool), so graceful and plain
+ * restarts keep every session. sd_store_shm_open() is called again at
+ * every generation with the store of the last one: it keeps the segment
+ * when the size settings are unchanged, and moves the sessions into a new
+ * one when they changed.
+ */
+#ifndef SD_STORE_SHM_H
+#define SD_STORE_SHM_H
+
+#include <apr_global_mutex.h>
+
+#include "sd_shm.h"
+#include "sd_store.h"
+
+typedef struct {
+    sd_shm_params_t params;     /* SessionDemoCapacity, Memory, ... */
+    const char *snapshot;       /* SessionDemoSnapshot, or NULL */
+    apr_uint32_t throttle_slots; /* counters in the throttle table */
+} sd_store_shm_config_t;
+
+/**
+ * Open the shared-memory store for this configuration generation.
+ * @param pool   a pool that outlives generations (the segments live there)
+ * @param prev   the store the last generation opened, or NULL at first start
+ * @param now    the current time, for loading a snapshot
+ * APR_EINVAL with *why set for settings the store cannot honour.
+ */
+apr_status_t sd_store_shm_open(apr_pool_t *pool, sd_store_t *prev,
+                               const sd_store_shm_config_t *cfg,
+                               sd_store_log_fn log, void *baton,
+                               apr_int64_t now, sd_store_t **out,
+                               const char **why);
+
+/** Non-zero when @a st is a shared-memory store. */
+int sd_store_is_shm(const sd_store_t *st);
+
+/** The lock that serialises whole-store scans across processes (Mutex
+ *  session-demo); NULL: scans are not serialised. */
+void sd_store_shm_set_scan_lock(sd_store_t *st, apr_global_mutex_t *m);
+
+/** Write the sessions to the snapshot file (at a stop). */
+apr_status_t sd_store_shm_save(sd_store_t *st, const char *path,
+                               apr_pool_t *pool, apr_uint64_t *count);
+
+/** The table itself, for tests and benchmarks. */
+sd_shm_t *sd_store_shm_table(sd_store_t *st);
+
+#endif
