@@ -4,6 +4,8 @@
  *
  * One lock is enough: the table is touched once or twice per login
  * attempt, and each login already spends tens of milliseconds in bcrypt.
+ * sd_throttle_hit() decides and counts under that lock, so N processes
+ * racing on one key let exactly `limit` attempts through.
  *
  * A key ("u:NAME" or "a:ADDRESS") is stored as its 64-bit SipHash-2-4
  * under a 16-byte secret drawn when the table is formatted and kept in the
@@ -13,7 +15,7 @@
  * names that landed on a victim's slots and push the victim's counter
  * out.) A key probes SD_PROBE consecutive slots from its hash. It takes
  * its own slot if it has one, else a free one, else one whose counter has
- * ended (its window is over). A slot whose window is
+ * ended (window over, or every attempt taken back). A slot whose window is
  * still running is never taken from its key: a key that finds none of the
  * above is throttled (as if over its limit) until a slot of its sequence
  * frees up, at most one window later. So flooding the table can refuse new
@@ -23,7 +25,7 @@
  * bytes (1.5 MB). A counter only runs for one window (900 s by default)
  * after its key's first attempt, so honest traffic keeps few running: even
  * 10,000 distinct names and addresses attempted every 15 minutes fill 15%
- * of the table, where fewer than 1 in 100,000 new keys find their 8 slots
+ * of the table, where about 1 in 100,000 new keys finds its 8 slots
  * all taken. To refuse new keys an attacker must keep most of the table
  * running. Positions are random to anyone without the secret, so all the
  * attacker controls is how full the table is; test_fill in
@@ -193,8 +195,8 @@ static sd_tslot_t *find(sd_throttle_t *t, apr_uint64_t k, apr_int64_t now,
     return NULL;
 }
 
-/* Count one attempt of @a k under the lock, unless it has @a limit in
- * its running window or no slot can take it; *wait as sd_throttle_check. */
+/* sd_throttle_hit() under the lock (and sd_throttle_fail(), with no
+ * limit). */
 static void hit_locked(sd_throttle_t *t, apr_uint64_t k, apr_uint32_t limit,
                        apr_uint32_t window, apr_int64_t now, apr_int64_t *wait)
 {
@@ -238,6 +240,42 @@ static void hit_locked(sd_throttle_t *t, apr_uint64_t k, apr_uint32_t limit,
 /* Interface                                                           */
 /* ------------------------------------------------------------------ */
 
+apr_status_t sd_throttle_hit(sd_throttle_t *t, const char *key,
+                             apr_size_t len, apr_uint32_t limit,
+                             apr_uint32_t window, apr_int64_t now,
+                             apr_int64_t *wait)
+{
+    apr_uint64_t k = key_of(t, key, len);
+    apr_status_t rv;
+
+    if ((rv = lock(t)) != APR_SUCCESS) {
+        *wait = window ? (apr_int64_t)window : 1;
+        return rv;
+    }
+    hit_locked(t, k, limit, window, now, wait);
+    unlock(t);
+    return APR_SUCCESS;
+}
+
+void sd_throttle_undo(sd_throttle_t *t, const char *key, apr_size_t len,
+                      int forget)
+{
+    apr_uint64_t k = key_of(t, key, len);
+    sd_tslot_t *s;
+
+    if (lock(t) != APR_SUCCESS)
+        return;
+    /* The time only matters for choosing room, which undo never does. */
+    s = find(t, k, 0, NULL);
+    if (s) {
+        if (forget)
+            memset(s, 0, sizeof(*s));
+        else if (s->attempts > 0)
+            s->attempts--;
+    }
+    unlock(t);
+}
+
 apr_int64_t sd_throttle_check(sd_throttle_t *t, const char *key,
                               apr_size_t len, apr_uint32_t limit,
                               apr_uint32_t window, apr_int64_t now)
@@ -263,25 +301,12 @@ apr_int64_t sd_throttle_check(sd_throttle_t *t, const char *key,
 void sd_throttle_fail(sd_throttle_t *t, const char *key, apr_size_t len,
                       apr_uint32_t window, apr_int64_t now)
 {
-    apr_uint64_t k = key_of(t, key, len);
     apr_int64_t wait;
 
-    if (lock(t) != APR_SUCCESS)
-        return;
-    hit_locked(t, k, 0xFFFFFFFFu, window, now, &wait);
-    unlock(t);
+    sd_throttle_hit(t, key, len, 0xFFFFFFFFu, window, now, &wait);
 }
 
 void sd_throttle_reset(sd_throttle_t *t, const char *key, apr_size_t len)
 {
-    apr_uint64_t k = key_of(t, key, len);
-    sd_tslot_t *s;
-
-    if (lock(t) != APR_SUCCESS)
-        return;
-    /* The time only matters for choosing room, which reset never does. */
-    s = find(t, k, 0, NULL);
-    if (s)
-        memset(s, 0, sizeof(*s));
-    unlock(t);
+    sd_throttle_undo(t, key, len, 1);
 }
