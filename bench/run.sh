@@ -88,7 +88,7 @@ trap 'exit 130' INT TERM
 bin="$work/bin"
 mkdir -p "$bin"
 CFLAGS_B="-std=gnu99 -O2 -Isrc -Ibench $(apr-1-config --cflags --cppflags --includes) $(apu-1-config --includes)"
-LIBS_B="$(apu-1-config --link-ld --libs) $(apr-1-config --link-ld --libs) -lpthread"
+LIBS_B="$(apu-1-config --link-ld --libs) $(apr-1-config --link-ld --libs) -lcrypto -lpthread"
 CORE="src/sd_sha256.c src/sd_id.c src/sd_record.c src/sd_shm.c src/sd_snapshot.c"
 # shellcheck disable=SC2086
 if ! $CC $CFLAGS_B -o "$bin/store_bench" bench/store_bench.c $CORE $LIBS_B ||

@@ -28,7 +28,7 @@ FUZZ_COMMON := -g -O1 -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
     $(shell apu-1-config --includes)
 FUZZ_CFLAGS := -fsanitize=fuzzer,address,undefined $(FUZZ_COMMON)
 FUZZ_LIBS := $(shell apu-1-config --link-ld --libs) \
-    $(shell apr-1-config --link-ld --libs) -lpthread
+    $(shell apr-1-config --link-ld --libs) -lcrypto -lpthread
 
 # The whole core goes into every harness: the files are small, plain C, and
 # call each other (sd_utf8, sd_sha256, ...), so a list per harness would

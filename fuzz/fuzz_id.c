@@ -1,5 +1,6 @@
 /*
- * sd_id_wellformed, sd_b64url_encode, sd_id_key, sd_key_prefix.
+ * sd_id_wellformed, sd_b64url_encode, sd_b64url_decode, sd_id_key,
+ * sd_key_prefix.
  *
  * Input: the candidate ID (an exact-size copy, no terminator).
  *
@@ -10,6 +11,11 @@
  *    accepted spelling);
  *  - sd_b64url_encode of the input's bytes has (n*4+2)/3 base64url
  *    characters, decodes back to the input, and for 32 bytes is well-formed;
+ *  - sd_b64url_decode of the input succeeds exactly when the reference
+ *    decodes it and re-encoding gives the input back (strict: no padding,
+ *    no '+' or '/', canonical last character), gives the reference's
+ *    bytes into a buffer of exactly that size, and with one byte less
+ *    says APR_ENOSPC;
  *  - sd_id_key is SHA-256 of the text; sd_key_prefix is the first 4 bytes
  *    of the key in lowercase hex.
  */
@@ -95,6 +101,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == SD_ID_BYTES) {
         FUZZ_CHECK(sd_id_wellformed(enc, strlen(enc)),
                    "encoded 32 bytes are not well-formed: %s", enc);
+    }
+
+    /* Strict decoding of the input. */
+    {
+        int canonical = 0;
+        apr_size_t got = 99;
+        unsigned char *exact;
+        apr_status_t rv;
+
+        n = ref_decode(in, size, raw);
+        if (n >= 0) {
+            char *again = malloc(((size_t)n * 4 + 2) / 3 + 1);
+            sd_b64url_encode(raw, (apr_size_t)n, again);
+            canonical = strlen(again) == size && memcmp(again, in, size) == 0;
+            free(again);
+        }
+        exact = malloc(n > 0 ? (size_t)n : 1);
+        rv = sd_b64url_decode(in, size, exact, n > 0 ? (apr_size_t)n : 0,
+                              &got);
+        FUZZ_CHECK((rv == APR_SUCCESS) == canonical,
+                   "sd_b64url_decode %d, the reference %s", (int)rv,
+                   canonical ? "accepts" : "refuses");
+        if (rv == APR_SUCCESS) {
+            FUZZ_CHECK(got == (apr_size_t)n &&
+                           (n == 0 || memcmp(exact, raw, (size_t)n) == 0),
+                       "decoded %zu bytes, the reference %ld", (size_t)got,
+                       n);
+            if (n > 0) {
+                rv = sd_b64url_decode(in, size, exact, (apr_size_t)n - 1,
+                                      &got);
+                FUZZ_CHECK(rv == APR_ENOSPC && got == 0,
+                           "%ld bytes into %ld: %d", n, n - 1, (int)rv);
+            }
+        }
+        else {
+            FUZZ_CHECK(got == 0, "refused, but %zu bytes reported",
+                       (size_t)got);
+        }
+        free(exact);
     }
 
     sd_id_key(in, size, &key);

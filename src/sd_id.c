@@ -1,5 +1,5 @@
 /*
- * Session IDs and store keys (SPEC B1).
+ * Session IDs and store keys (SPEC B1), and strict base64url.
  *
  * An ID is 32 random bytes from APR's cryptographic source, written as 43
  * characters of unpadded base64url so that it is safe as a cookie value
@@ -10,19 +10,25 @@
  * including the non-canonical spellings of the last character, so that one
  * issued ID has exactly one accepted text and two different cookies never
  * map to the same session.
+ *
+ * The encoding itself is APR's (apr_encode_base64_binary and
+ * apr_decode_base64_binary with APR_ENCODE_BASE64URL, in APR 1.7's
+ * apr_encode.h). APR's decoder is lenient where we must not be: it takes
+ * '+' and '/' as well as '-' and '_', accepts '=' padding, and ignores the
+ * unused low bits of the last character. sd_b64url_decode() therefore
+ * checks the text first and only then lets APR decode it.
  */
 #include <string.h>
 
+#include <apr_encode.h>
 #include <apr_general.h>
 
 #include "sd_id.h"
 #include "sd_sha256.h"
 
-static const char b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 /* Value of a base64url character, or -1. Written as ranges rather than a
- * 256-entry table; IDs are short and this runs once per request. */
+ * 256-entry table; the texts are short and this runs once per request.
+ * Its time depends on the text, which the client sent and knows. */
 static int b64url_value(unsigned char ch)
 {
     if (ch >= 'A' && ch <= 'Z') {
@@ -45,26 +51,60 @@ static int b64url_value(unsigned char ch)
 
 void sd_b64url_encode(const unsigned char *in, apr_size_t len, char *out)
 {
-    apr_size_t i = 0;
+    apr_size_t n = 0;
 
-    for (; i + 3 <= len; i += 3) {
-        *out++ = b64url[in[i] >> 2];
-        *out++ = b64url[((in[i] & 0x03) << 4) | (in[i + 1] >> 4)];
-        *out++ = b64url[((in[i + 1] & 0x0f) << 2) | (in[i + 2] >> 6)];
-        *out++ = b64url[in[i + 2] & 0x3f];
+    /* APR writes the (len * 4 + 2) / 3 characters and a NUL, nothing
+     * more; a short tail's unused low bits are zero, which is what makes
+     * the encoding canonical. It refuses only lengths beyond apr_ssize_t,
+     * which no caller has: an empty string is the safe answer then. */
+    if (len > (APR_SIZE_MAX >> 1) ||
+        apr_encode_base64_binary(out, in ? in : (const unsigned char *)"",
+                                 (apr_ssize_t)len, APR_ENCODE_BASE64URL,
+                                 &n) != APR_SUCCESS) {
+        out[0] = '\0';
     }
-    /* A short tail yields 2 or 3 characters; the unused low bits of the
-     * last one are zero, which is what makes the encoding canonical. */
-    if (len - i == 1) {
-        *out++ = b64url[in[i] >> 2];
-        *out++ = b64url[(in[i] & 0x03) << 4];
+}
+
+apr_status_t sd_b64url_decode(const char *in, apr_size_t len,
+                              unsigned char *out, apr_size_t cap,
+                              apr_size_t *outlen)
+{
+    apr_size_t i, need, n = 0;
+    apr_status_t rv;
+    int v = 0;
+
+    *outlen = 0;
+    if (len % 4 == 1 || len > (APR_SIZE_MAX >> 1)) {
+        return APR_EINCOMPLETE; /* no byte string encodes to this length */
     }
-    else if (len - i == 2) {
-        *out++ = b64url[in[i] >> 2];
-        *out++ = b64url[((in[i] & 0x03) << 4) | (in[i + 1] >> 4)];
-        *out++ = b64url[(in[i + 1] & 0x0f) << 2];
+    for (i = 0; i < len; i++) {
+        v = b64url_value((unsigned char)in[i]);
+        if (v < 0) {
+            return APR_BADCH;
+        }
     }
-    *out = '\0';
+    /* A tail of 2 characters carries 8 bits in 12, of 3 carries 16 in 18:
+     * the rest must be zero, or two texts would decode to the same bytes. */
+    if ((len % 4 == 2 && (v & 0x0f) != 0) ||
+        (len % 4 == 3 && (v & 0x03) != 0)) {
+        return APR_BADCH;
+    }
+    need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
+    if (need > cap) {
+        return APR_ENOSPC;
+    }
+    if (len == 0) {
+        return APR_SUCCESS;
+    }
+    rv = apr_decode_base64_binary(out, in, (apr_ssize_t)len,
+                                  APR_ENCODE_BASE64URL, &n);
+    if (rv != APR_SUCCESS || n != need) {
+        /* Cannot happen for text that passed the checks above; refuse
+         * rather than trust a decoder that disagrees with them. */
+        return rv != APR_SUCCESS ? rv : APR_EGENERAL;
+    }
+    *outlen = n;
+    return APR_SUCCESS;
 }
 
 apr_status_t sd_id_new(char out[SD_ID_LEN + 1])
@@ -80,27 +120,25 @@ apr_status_t sd_id_new(char out[SD_ID_LEN + 1])
         return rv;
     }
     sd_b64url_encode(raw, sizeof(raw), out);
-    memset(raw, 0, sizeof(raw));
+    sd_wipe(raw, sizeof(raw));
     return APR_SUCCESS;
 }
 
 int sd_id_wellformed(const char *s, apr_size_t len)
 {
-    apr_size_t i;
-    int v = 0;
+    unsigned char raw[SD_ID_BYTES];
+    apr_size_t n = 0;
+    int good;
 
     if (s == NULL || len != SD_ID_LEN) {
         return 0;
     }
-    for (i = 0; i < len; i++) {
-        v = b64url_value((unsigned char)s[i]);
-        if (v < 0) {
-            return 0;
-        }
-    }
-    /* 43 characters carry 258 bits for 256 bits of ID: the last character
-     * holds 4 data bits and 2 padding bits, which must be zero. */
-    return (v & 0x03) == 0;
+    /* 43 characters carry 258 bits for 256 bits of ID: the strict decoder
+     * refuses the spellings whose 2 spare bits are not zero. */
+    good = sd_b64url_decode(s, len, raw, sizeof(raw), &n) == APR_SUCCESS &&
+           n == SD_ID_BYTES;
+    sd_wipe(raw, sizeof(raw));
+    return good;
 }
 
 void sd_id_key(const char *id, apr_size_t len, sd_key_t *key)

@@ -25,6 +25,26 @@ typedef struct {
  *  @a out needs (len * 4 + 2) / 3 + 1 bytes. */
 void sd_b64url_encode(const unsigned char *in, apr_size_t len, char *out);
 
+/**
+ * Decode exactly the @a len characters at @a in as unpadded base64url
+ * (RFC 7515), strictly: only the 64 characters of the URL-safe alphabet,
+ * no '=' padding, no '+' or '/', no whitespace, a length that is not 1 more
+ * than a multiple of 4, and a canonical last character (its unused low bits
+ * zero), so that each byte string has exactly one accepted text.
+ *
+ * @param in     the text, not necessarily NUL-terminated
+ * @param len    its length
+ * @param out    where the bytes go
+ * @param cap    bytes available at @a out; nothing is written past it
+ * @param outlen the number of bytes decoded (0 on any error)
+ * @return APR_SUCCESS; APR_BADCH for a character outside the alphabet or
+ *         a non-canonical last character; APR_EINCOMPLETE for an
+ *         impossible length; APR_ENOSPC when @a cap is too small.
+ */
+apr_status_t sd_b64url_decode(const char *in, apr_size_t len,
+                              unsigned char *out, apr_size_t cap,
+                              apr_size_t *outlen);
+
 /** Fill @a out with a new random ID (SD_ID_LEN characters plus NUL). */
 apr_status_t sd_id_new(char out[SD_ID_LEN + 1]);
 

@@ -4,40 +4,78 @@
  *
  * One lock is enough: the table is touched once or twice per login
  * attempt, and each login already spends tens of milliseconds in bcrypt.
- * A key is the first 8 bytes of SHA-256 of "u:NAME" or "a:ADDRESS", so the
- * table never holds a username or an address in clear. A key probes
- * SD_PROBE consecutive slots; when none is free or its own, the slot whose
- * window started longest ago is reused, which bounds memory whatever an
- * attacker sends.
+ * sd_throttle_hit() decides and counts under that lock, so N processes
+ * racing on one key let exactly `limit` attempts through.
  *
- * Layout: a header (magic, slot count, the lock) followed by the slots.
- * A process killed while holding the lock leaves at most one slot half
- * written, which only makes one counter wrong for one window; the next
- * locker just marks the mutex consistent.
+ * A key ("u:NAME" or "a:ADDRESS") is stored as its 64-bit SipHash-2-4
+ * under a 16-byte secret drawn when the table is formatted and kept in the
+ * header, so the table never holds a name or an address in clear, and
+ * nobody who lacks the secret can compute where a key lives. (Before, the
+ * position was a plain SHA-256 of the key: anyone could compute eight
+ * names that landed on a victim's slots and push the victim's counter
+ * out.) A key probes SD_PROBE consecutive slots from its hash. It takes
+ * its own slot if it has one, else a free one, else one whose counter has
+ * ended (window over, or every attempt taken back). A slot whose window is
+ * still running is never taken from its key: a key that finds none of the
+ * above is throttled (as if over its limit) until a slot of its sequence
+ * frees up, at most one window later. So flooding the table can refuse new
+ * keys, but never wipes the count of a key that is being guessed at.
+ *
+ * Sizing. The module uses SD_THROTTLE_SLOTS_DEFAULT = 65536 slots of 24
+ * bytes (1.5 MB). A counter only runs for one window (900 s by default)
+ * after its key's first attempt, so honest traffic keeps few running: even
+ * 10,000 distinct names and addresses attempted every 15 minutes fill 15%
+ * of the table, where about 1 in 100,000 new keys finds its 8 slots
+ * all taken. To refuse new keys an attacker must keep most of the table
+ * running. Positions are random to anyone without the secret, so all the
+ * attacker controls is how full the table is; test_fill in
+ * t/unit/test_throttle.c measures the share of new keys refused: about 3%
+ * at half full, 25% at three quarters, 59% at nine tenths (consecutive
+ * probing clusters, so this is worse than the 0.4%, 10% and 43% of eight
+ * independent slots, but keeps a key's slots in three cache lines). That
+ * takes 33,000, 49,000 or 59,000 distinct names or addresses, each
+ * attempted within the last window: 36 to 66 login attempts a second for
+ * as long as the effect is wanted. Each address is itself a key with its
+ * own limit (50 a window in the glue), so one address can only create
+ * that many name counters per window: filling the table takes over a
+ * thousand addresses (or one IPv6 prefix, if the glue keys on whole IPv6
+ * addresses). Even then the flood
+ * only throttles keys that have no counter yet and whose whole probe
+ * sequence is full; keys that have one keep counting exactly; memory
+ * never grows; and one window after the flood stops every slot is usable
+ * again.
+ *
+ * Layout: a header (magic, slot count, the lock, the secret) followed by
+ * the slots. A process killed while holding the lock leaves at most one
+ * slot half written, which only makes one counter wrong for one window;
+ * the next locker just marks the mutex consistent.
  */
 
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
-#include "sd_sha256.h"
+#include <apr_general.h>
+#include <apr_siphash.h>
+
 #include "sd_throttle.h"
 
-#define SD_THROTTLE_MAGIC 0x5344544852543031ULL /* "SDTHRT01" */
+#define SD_THROTTLE_MAGIC 0x5344544852543032ULL /* "SDTHRT02" */
 #define SD_PROBE 8
 
 typedef struct {
-    apr_uint64_t key;             /* hash of the name or address, 0 = free */
-    apr_int64_t start;            /* first failure of the current window */
-    apr_uint32_t failures;        /* failures since start */
-    apr_uint32_t window;          /* window length, seconds */
+    apr_uint64_t key;      /* keyed hash of the name or address, 0 = free */
+    apr_int64_t start;     /* first attempt of the current window */
+    apr_uint32_t attempts; /* attempts counted since start */
+    apr_uint32_t window;   /* longest window counted in, seconds */
 } sd_tslot_t;
 
 typedef struct {
-    apr_uint64_t magic;           /* SD_THROTTLE_MAGIC */
-    apr_uint32_t slots;           /* number of sd_tslot_t that follow */
+    apr_uint64_t magic;   /* SD_THROTTLE_MAGIC */
+    apr_uint32_t slots;   /* number of sd_tslot_t that follow */
     apr_uint32_t pad;
-    pthread_mutex_t lock;         /* robust, process-shared */
+    pthread_mutex_t lock; /* robust, process-shared */
+    unsigned char secret[APR_SIPHASH_KSIZE]; /* SipHash key of positions */
 } sd_thdr_t;
 
 struct sd_throttle_t {
@@ -57,15 +95,18 @@ apr_status_t sd_throttle_format(apr_pool_t *pool, void *base, apr_size_t size,
 {
     sd_throttle_t *t;
     pthread_mutexattr_t a;
-    int rv;
+    apr_status_t rv;
 
     if (slots < SD_PROBE || size < sd_throttle_size(slots))
         return APR_EINVAL;
     t = apr_pcalloc(pool, sizeof(*t));
     t->hdr = base;
     t->slot = (sd_tslot_t *)((char *)base + SLOTS_OFF);
-    memset(t->hdr, 0, sizeof(*t->hdr));
+    memset(base, 0, sd_throttle_size(slots));
     t->hdr->slots = slots;
+    rv = apr_generate_random_bytes(t->hdr->secret, sizeof(t->hdr->secret));
+    if (rv != APR_SUCCESS)
+        return rv;
     if ((rv = pthread_mutexattr_init(&a)) != 0)
         return rv;
     if ((rv = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) == 0 &&
@@ -79,21 +120,18 @@ apr_status_t sd_throttle_format(apr_pool_t *pool, void *base, apr_size_t size,
     return APR_SUCCESS;
 }
 
-static apr_uint64_t key_of(const char *key, apr_size_t len)
+static apr_uint64_t key_of(sd_throttle_t *t, const char *key, apr_size_t len)
 {
-    unsigned char d[SD_SHA256_LEN];
-    apr_uint64_t k = 0;
-    int i;
-    sd_sha256(key, len, d);
-    for (i = 0; i < 8; i++)
-        k = (k << 8) | d[i];
+    apr_uint64_t k = apr_siphash24(key, len, t->hdr->secret);
     return k ? k : 1;
 }
 
-static void lock(sd_throttle_t *t)
+static apr_status_t lock(sd_throttle_t *t)
 {
-    if (pthread_mutex_lock(&t->hdr->lock) == EOWNERDEAD)
-        pthread_mutex_consistent(&t->hdr->lock);
+    int rv = pthread_mutex_lock(&t->hdr->lock);
+    if (rv == EOWNERDEAD)
+        rv = pthread_mutex_consistent(&t->hdr->lock);
+    return rv;
 }
 
 static void unlock(sd_throttle_t *t)
@@ -101,55 +139,160 @@ static void unlock(sd_throttle_t *t)
     pthread_mutex_unlock(&t->hdr->lock);
 }
 
-/* The slot of @a k, or NULL; with @a claim, a slot is taken for it: a
- * free one first, else one whose window has ended, else the one whose
- * window started longest ago. */
-static sd_tslot_t *slot_for(sd_throttle_t *t, apr_uint64_t k, int claim,
-                            apr_int64_t now)
+/* ------------------------------------------------------------------ */
+/* Window arithmetic                                                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Seconds left at @a now in a window of @a window seconds that began at
+ * @a start: 0 when it is over. Computed unsigned, so no start or now can
+ * overflow it. A start in the future (the clock was set back) leaves the
+ * whole window, never more; one more than a window ahead cannot be a
+ * recent attempt and counts as over, so a clock step cannot pin slots.
+ */
+static apr_int64_t left(apr_int64_t start, apr_uint32_t window,
+                        apr_int64_t now)
+{
+    apr_uint64_t elapsed;
+
+    if (now < start) {
+        elapsed = (apr_uint64_t)start - (apr_uint64_t)now;
+        return elapsed > window ? 0 : (apr_int64_t)window;
+    }
+    elapsed = (apr_uint64_t)now - (apr_uint64_t)start;
+    return elapsed >= window ? 0 : (apr_int64_t)(window - elapsed);
+}
+
+/* A counter another key must not take: attempts in a running window. */
+static int running(const sd_tslot_t *s, apr_int64_t now)
+{
+    return s->key != 0 && s->attempts > 0 && left(s->start, s->window, now);
+}
+
+/* The slot of @a k, or NULL; *room gets the first slot of its probe
+ * sequence that another key could take (free first, else ended), or NULL
+ * when every one holds a running counter. */
+static sd_tslot_t *find(sd_throttle_t *t, apr_uint64_t k, apr_int64_t now,
+                        sd_tslot_t **room)
 {
     apr_uint32_t n = t->hdr->slots, i, h = (apr_uint32_t)(k % n);
-    sd_tslot_t *victim = NULL;
-    int victim_rank = 3;
+    sd_tslot_t *ended = NULL, *free_slot = NULL;
 
     for (i = 0; i < SD_PROBE; i++) {
         sd_tslot_t *s = &t->slot[(h + i) % n];
-        int rank;
         if (s->key == k)
             return s;
-        if (!claim)
-            continue;
-        rank = s->key == 0 ? 0
-               : now - s->start >= (apr_int64_t)s->window ? 1
-                                                          : 2;
-        if (rank < victim_rank ||
-            (rank == 2 && victim_rank == 2 && s->start < victim->start)) {
-            victim = s;
-            victim_rank = rank;
+        if (s->key == 0) {
+            if (!free_slot)
+                free_slot = s;
+        }
+        else if (!ended && !running(s, now)) {
+            ended = s;
         }
     }
-    if (victim) {
-        victim->key = k;
-        victim->start = now;
-        victim->failures = 0;
-        victim->window = 0;
+    if (room)
+        *room = free_slot ? free_slot : ended;
+    return NULL;
+}
+
+/* sd_throttle_hit() under the lock (and sd_throttle_fail(), with no
+ * limit). */
+static void hit_locked(sd_throttle_t *t, apr_uint64_t k, apr_uint32_t limit,
+                       apr_uint32_t window, apr_int64_t now, apr_int64_t *wait)
+{
+    apr_int64_t full = window ? (apr_int64_t)window : 1;
+    sd_tslot_t *room = NULL, *s = find(t, k, now, &room);
+
+    if (s) {
+        if (s->attempts == 0 || !left(s->start, window, now)) {
+            /* Its window is over: the next attempt opens a new one. */
+            s->start = now;
+            s->attempts = 0;
+            s->window = window;
+        }
+        if (s->attempts >= limit) {
+            apr_int64_t l = left(s->start, window, now);
+            *wait = l > 0 ? l : 1;
+            return;
+        }
+        s->attempts++;
+        /* Other keys judge this slot by its longest window, so a counter
+         * kept by a long-window location is not reused early. */
+        if (window > s->window)
+            s->window = window;
+        *wait = 0;
+        return;
     }
-    return victim;
+    if (limit == 0 || room == NULL) {
+        /* Nothing may be counted, or no slot can take the count without
+         * forgetting another key's running counter: refuse. */
+        *wait = full;
+        return;
+    }
+    room->key = k;
+    room->start = now;
+    room->attempts = 1;
+    room->window = window;
+    *wait = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Interface                                                           */
+/* ------------------------------------------------------------------ */
+
+apr_status_t sd_throttle_hit(sd_throttle_t *t, const char *key,
+                             apr_size_t len, apr_uint32_t limit,
+                             apr_uint32_t window, apr_int64_t now,
+                             apr_int64_t *wait)
+{
+    apr_uint64_t k = key_of(t, key, len);
+    apr_status_t rv;
+
+    if ((rv = lock(t)) != APR_SUCCESS) {
+        *wait = window ? (apr_int64_t)window : 1;
+        return rv;
+    }
+    hit_locked(t, k, limit, window, now, wait);
+    unlock(t);
+    return APR_SUCCESS;
+}
+
+void sd_throttle_undo(sd_throttle_t *t, const char *key, apr_size_t len,
+                      int forget)
+{
+    apr_uint64_t k = key_of(t, key, len);
+    sd_tslot_t *s;
+
+    if (lock(t) != APR_SUCCESS)
+        return;
+    /* The time only matters for choosing room, which undo never does. */
+    s = find(t, k, 0, NULL);
+    if (s) {
+        if (forget)
+            memset(s, 0, sizeof(*s));
+        else if (s->attempts > 0)
+            s->attempts--;
+    }
+    unlock(t);
 }
 
 apr_int64_t sd_throttle_check(sd_throttle_t *t, const char *key,
                               apr_size_t len, apr_uint32_t limit,
                               apr_uint32_t window, apr_int64_t now)
 {
-    apr_uint64_t k = key_of(key, len);
+    apr_uint64_t k = key_of(t, key, len);
     apr_int64_t wait = 0;
-    sd_tslot_t *s;
+    sd_tslot_t *room = NULL, *s;
 
-    lock(t);
-    s = slot_for(t, k, 0, now);
-    if (s && s->failures >= limit) {
-        apr_int64_t end = s->start + (apr_int64_t)window;
-        if (end > now)
-            wait = end - now;
+    if (lock(t) != APR_SUCCESS)
+        return window ? (apr_int64_t)window : 1;
+    s = find(t, k, now, &room);
+    if (s) {
+        if (s->attempts >= limit && s->attempts > 0)
+            wait = left(s->start, window, now);
+    }
+    else if (room == NULL) {
+        wait = window ? (apr_int64_t)window : 1;
     }
     unlock(t);
     return wait;
@@ -158,30 +301,12 @@ apr_int64_t sd_throttle_check(sd_throttle_t *t, const char *key,
 void sd_throttle_fail(sd_throttle_t *t, const char *key, apr_size_t len,
                       apr_uint32_t window, apr_int64_t now)
 {
-    apr_uint64_t k = key_of(key, len);
-    sd_tslot_t *s;
+    apr_int64_t wait;
 
-    lock(t);
-    s = slot_for(t, k, 1, now);
-    if (s) {
-        if (now - s->start >= (apr_int64_t)window || s->failures == 0) {
-            s->start = now;
-            s->failures = 0;
-        }
-        s->window = window;
-        s->failures++;
-    }
-    unlock(t);
+    sd_throttle_hit(t, key, len, 0xFFFFFFFFu, window, now, &wait);
 }
 
 void sd_throttle_reset(sd_throttle_t *t, const char *key, apr_size_t len)
 {
-    apr_uint64_t k = key_of(key, len);
-    sd_tslot_t *s;
-
-    lock(t);
-    s = slot_for(t, k, 0, 0);
-    if (s)
-        memset(s, 0, sizeof(*s));
-    unlock(t);
+    sd_throttle_undo(t, key, len, 1);
 }

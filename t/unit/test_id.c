@@ -1,7 +1,9 @@
 /*
  * Session IDs (SPEC B1): 43 characters of unpadded base64url from 256 random
  * bits, the strict well-formedness check, and the store key and log prefix
- * derived from an ID.
+ * derived from an ID. Also the strict base64url decoder the login tokens
+ * use: round trips at every length, and everything APR's own decoder would
+ * let through (padding, '+' and '/', whitespace, spare bits) refused.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,14 +225,102 @@ static void test_key(void)
     is_str(pre, "ffffffff", "prefix of an all-ones key");
 }
 
+/* A decode of @a text into a buffer of exactly @a cap bytes (so that ASan
+ * sees any write past it); *got gets the bytes, *n their number. */
+static apr_status_t decode(const char *text, apr_size_t cap,
+                           unsigned char *got, apr_size_t *n)
+{
+    unsigned char *buf = malloc(cap ? cap : 1);
+    apr_status_t rv;
+
+    *n = 12345;
+    rv = sd_b64url_decode(text, strlen(text), buf, cap, n);
+    if (rv == APR_SUCCESS && got) {
+        memcpy(got, buf, *n);
+    }
+    free(buf);
+    return rv;
+}
+
+static void test_decode(void)
+{
+    unsigned char in[64], got[64];
+    char text[100];
+    apr_size_t len, n = 0;
+    int bad = 0, i;
+    apr_status_t rv;
+    static const char *const refuse[] = {
+        "Zg==", "Zg=", "Zm9v=", "a+b/", "Zm9v\n", " Zm9v", "Zm 9v",
+        "Zm9v.", "Zh", "Zm9", "Z", "Zm9vY", "Zm9v%41", "\xc3\xa9" "AA",
+    };
+
+    /* Every length from 0 to 64 bytes, every canonical text. */
+    for (len = 0; len <= sizeof in; len++) {
+        for (i = 0; i < (int)len; i++) {
+            in[i] = (unsigned char)(len * 37 + (apr_size_t)i * 101 + 5);
+        }
+        sd_b64url_encode(in, len, text);
+        rv = decode(text, len, got, &n);
+        if (rv != APR_SUCCESS || n != len || memcmp(got, in, len) != 0) {
+            diag("length %u: rv %d, %u bytes", (unsigned)len, rv,
+                 (unsigned)n);
+            bad++;
+        }
+    }
+    is_int(bad, 0,
+           "decode(encode(x)) == x for 0..64 bytes, into exactly-sized "
+           "buffers");
+
+    rv = decode("-_8", 2, got, &n);
+    ok(rv == APR_SUCCESS && n == 2 && got[0] == 0xfb && got[1] == 0xff,
+       "\"-_8\" decodes to fb ff (the URL-safe alphabet)");
+    is_int(decode("Zm9vYmFy", 5, NULL, &n), APR_ENOSPC,
+           "6 bytes into a buffer of 5: APR_ENOSPC");
+    is_int((long long)n, 0, "... and the length is 0");
+
+    for (bad = 0, i = 0; i < (int)(sizeof refuse / sizeof refuse[0]); i++) {
+        rv = decode(refuse[i], 64, NULL, &n);
+        if (rv == APR_SUCCESS || n != 0) {
+            diag("\"%s\" accepted (%u bytes)", refuse[i], (unsigned)n);
+            bad++;
+        }
+    }
+    is_int(bad, 0,
+           "padding, '+' and '/', whitespace, '.', '%%', a non-canonical "
+           "last character (\"Zh\", \"Zm9\"), lengths 4n+1, non-ASCII: "
+           "all refused");
+    {
+        static const char nul[] = "Zm\0v";
+        apr_size_t m = 99;
+        ok(sd_b64url_decode(nul, 4, got, sizeof got, &m) == APR_BADCH &&
+               m == 0,
+           "an embedded NUL is refused");
+    }
+
+    /* The last character of a 2-character tail carries 4 data bits; of
+     * 3, 2: exactly the spellings with zero spare bits pass. */
+    {
+        int ok2 = 0, ok3 = 0;
+        const char *p;
+        for (p = B64URL; *p; p++) {
+            char t2[3] = {'Z', *p, '\0'}, t3[4] = {'Z', 'm', *p, '\0'};
+            ok2 += decode(t2, 1, NULL, &n) == APR_SUCCESS;
+            ok3 += decode(t3, 2, NULL, &n) == APR_SUCCESS;
+        }
+        is_int(ok2, 4, "of 64 final characters after \"Z\", 4 pass");
+        is_int(ok3, 16, "of 64 final characters after \"Zm\", 16 pass");
+    }
+}
+
 int main(void)
 {
     apr_initialize();
-    plan(39);
+    plan(47);
     test_b64url();
     test_new();
     test_wellformed();
     test_key();
+    test_decode();
     apr_terminate();
     return done_testing();
 }
