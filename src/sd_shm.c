@@ -69,8 +69,10 @@
  * Geometry and on-segment structures
  * --------------------------------------------------------------------- */
 
+/* The first twelve bytes of a segment are the same in every layout: the
+ * magic (host order), then the layout version (see SD_SHM_LAYOUT in
+ * sd_shm.h, and the rule for bumping it there). */
 #define SD_SHM_MAGIC 0x5344535430305354ULL /* "SDST00ST" */
-#define SD_SHM_VERSION 1
 #define SD_CHUNK 64               /* bytes of record data per chunk */
 #define SD_MAX_STRIPES 64
 #define SD_MIN_PER_STRIPE 1024    /* below this, fewer stripes */
@@ -85,8 +87,8 @@
 #define SD_LIVE 1
 
 typedef struct {
-    apr_uint64_t magic;           /* SD_SHM_MAGIC */
-    apr_uint32_t version;         /* SD_SHM_VERSION */
+    apr_uint64_t magic;           /* SD_SHM_MAGIC, at offset 0 always */
+    apr_uint32_t layout;          /* SD_SHM_LAYOUT, at offset 8 always */
     apr_uint32_t nstripes;        /* S, a power of two */
     apr_uint32_t entries;         /* E, entries per stripe */
     apr_uint32_t buckets;         /* B, buckets per stripe, a power of two */
@@ -481,7 +483,7 @@ apr_status_t sd_shm_format(apr_pool_t *pool, void *base, apr_size_t size,
      * in fresh memory, and zero means empty, so a million-session store
      * starts without touching its pages. */
     memset(h, 0, g.stripes_off);
-    h->version = SD_SHM_VERSION;
+    h->layout = SD_SHM_LAYOUT;
     h->nstripes = (apr_uint32_t)g.nstripes;
     h->entries = (apr_uint32_t)g.entries;
     h->buckets = (apr_uint32_t)g.buckets;
@@ -511,6 +513,14 @@ apr_status_t sd_shm_format(apr_pool_t *pool, void *base, apr_size_t size,
     return APR_SUCCESS;
 }
 
+apr_uint32_t sd_shm_layout_of(const void *base, apr_size_t size)
+{
+    const sd_header_t *h = base;
+    if (size < sizeof(*h) || h->magic != SD_SHM_MAGIC)
+        return 0;
+    return h->layout;
+}
+
 apr_status_t sd_shm_attach(apr_pool_t *pool, void *base, apr_size_t size,
                              sd_shm_t **out)
 {
@@ -519,15 +529,18 @@ apr_status_t sd_shm_attach(apr_pool_t *pool, void *base, apr_size_t size,
     sd_geometry_t g;
     const char *why;
 
-    if (size < sizeof(*h) || h->magic != SD_SHM_MAGIC ||
-        h->version != SD_SHM_VERSION || h->size > size)
-        return APR_EINVAL;
+    if (size < sizeof(*h) || h->magic != SD_SHM_MAGIC)
+        return SD_SHM_ENOTSTORE;
+    if (h->layout != SD_SHM_LAYOUT)
+        return SD_SHM_ELAYOUT;
+    /* Our layout: the header must describe exactly this segment, as
+     * format would have laid it out for the parameters it records. */
     p.capacity = h->capacity;
     p.memory = h->memory;
     p.max_data = h->max_data;
     p.when_full = h->when_full;
-    if (sd_shm_check_params(&p, &why) != APR_SUCCESS)
-        return APR_EINVAL;
+    if (h->size > size || sd_shm_check_params(&p, &why) != APR_SUCCESS)
+        return SD_SHM_EMISMATCH;
     geometry(&p, &g);
     if (g.size != h->size || g.nstripes != h->nstripes ||
         g.entries != h->entries || g.buckets != h->buckets ||
@@ -535,7 +548,7 @@ apr_status_t sd_shm_attach(apr_pool_t *pool, void *base, apr_size_t size,
         g.stripes_off != h->stripes_off || g.buckets_off != h->buckets_off ||
         g.entries_off != h->entries_off || g.links_off != h->links_off ||
         g.chunks_off != h->chunks_off)
-        return APR_EINVAL;
+        return SD_SHM_EMISMATCH;
     *out = handle(pool, base);
     return APR_SUCCESS;
 }

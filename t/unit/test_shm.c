@@ -961,8 +961,10 @@ static void test_attach(void)
     }
     free(copy);
 
-    ok(sd_shm_attach(pool, base, size - 64, &st3) != APR_SUCCESS,
-       "attach with a size smaller than the segment refused");
+    is_int(sd_shm_attach(pool, base, size - 64, &st3), SD_SHM_EMISMATCH,
+           "attach with a size smaller than the segment: SD_SHM_EMISMATCH");
+    is_int(sd_shm_layout_of(base, size), SD_SHM_LAYOUT,
+           "sd_shm_layout_of: this build's layout %d", SD_SHM_LAYOUT);
     {
         unsigned char *g = malloc(size);
         unsigned int seed = 7;
@@ -970,17 +972,55 @@ static void test_attach(void)
         for (i = 0; i < size; i++) {
             g[i] = (unsigned char)((seed = seed * 1103515245u + 12345u) >> 16);
         }
-        is_int(sd_shm_attach(pool, g, size, &st3), APR_EINVAL,
-               "attach to random bytes: APR_EINVAL");
+        is_int(sd_shm_attach(pool, g, size, &st3), SD_SHM_ENOTSTORE,
+               "attach to random bytes: SD_SHM_ENOTSTORE");
         memset(g, 0, size);
-        is_int(sd_shm_attach(pool, g, size, &st3), APR_EINVAL,
-               "attach to zeros: APR_EINVAL");
+        is_int(sd_shm_attach(pool, g, size, &st3), SD_SHM_ENOTSTORE,
+               "attach to zeros: SD_SHM_ENOTSTORE");
+        is_int(sd_shm_layout_of(g, size), 0, "... layout_of: 0");
         memcpy(g, base, size);
         g[0] ^= 0x01;
-        is_int(sd_shm_attach(pool, g, size, &st3), APR_EINVAL,
-               "attach with a wrong magic: APR_EINVAL");
-        is_int(sd_shm_attach(pool, g, 16, &st3), APR_EINVAL,
-               "attach to 16 bytes: APR_EINVAL");
+        is_int(sd_shm_attach(pool, g, size, &st3), SD_SHM_ENOTSTORE,
+               "attach with a wrong magic: SD_SHM_ENOTSTORE");
+        memcpy(g, base, size);
+        is_int(sd_shm_attach(pool, g, 16, &st3), SD_SHM_ENOTSTORE,
+               "attach to 16 bytes: SD_SHM_ENOTSTORE");
+        /* The layout version sits at offset 8 in every layout. */
+        {
+            apr_uint32_t other[] = {SD_SHM_LAYOUT - 1, SD_SHM_LAYOUT + 1, 0};
+            int i, refused = 0, told = 0;
+            for (i = 0; i < 3; i++) {
+                memcpy(g, base, size);
+                memcpy(g + 8, &other[i], 4);
+                st3 = NULL;
+                refused += sd_shm_attach(pool, g, size, &st3) ==
+                               SD_SHM_ELAYOUT &&
+                           st3 == NULL;
+                told += sd_shm_layout_of(g, size) == other[i];
+            }
+            is_int(refused, 3, "a segment of an older, a newer or layout 0: "
+                               "SD_SHM_ELAYOUT, no store handed out");
+            is_int(told, 3, "... and layout_of says which layout it holds");
+            ok(has(st, &a, T0 + 5, 1), "... the live store is untouched");
+        }
+        /* Our layout, but a header that does not describe the segment:
+         * its capacity (the only 64-bit word of value 50 near the start)
+         * changed to 51. */
+        {
+            apr_uint64_t v, cap = 51;
+            apr_size_t off;
+            memcpy(g, base, size);
+            for (off = 16; off + 8 <= 128; off += 8) {
+                memcpy(&v, g + off, 8);
+                if (v == 50) {
+                    memcpy(g + off, &cap, 8);
+                    break;
+                }
+            }
+            is_int(sd_shm_attach(pool, g, size, &st3), SD_SHM_EMISMATCH,
+                   "a header whose capacity does not give this geometry: "
+                   "SD_SHM_EMISMATCH");
+        }
         free(g);
     }
     validate_ok(st, "attach");
