@@ -69,23 +69,26 @@
  * Geometry and on-segment structures
  * --------------------------------------------------------------------- */
 
+/* The first twelve bytes of a segment are the same in every layout: the
+ * magic (host order), then the layout version (see SD_SHM_LAYOUT in
+ * sd_shm.h, and the rule for bumping it there). */
 #define SD_SHM_MAGIC 0x5344535430305354ULL /* "SDST00ST" */
-#define SD_SHM_VERSION 1
 #define SD_CHUNK 64               /* bytes of record data per chunk */
 #define SD_MAX_STRIPES 64
 #define SD_MIN_PER_STRIPE 1024    /* below this, fewer stripes */
 #define SD_RECLAIM_SCAN 4         /* LRU-tail entries looked at per insert */
 #define SD_SWEEP_SCAN 16          /* entries the sweep looks at per insert */
 #define SD_CAPACITY_MAX 10000000ULL
+#define SD_MAX_DATA_MAX (16 * 1024 * 1024) /* most bytes in one record */
 #define SD_TIMEOUT_MAX 31536000   /* a year: the directives' own limit */
-#define SD_ALIGN(x) (((x) + 63) & ~(apr_size_t)63)
+#define SD_ALIGN(x) (((x) + 63) & ~(apr_uint64_t)63)
 
 #define SD_FREE 0
 #define SD_LIVE 1
 
 typedef struct {
-    apr_uint64_t magic;           /* SD_SHM_MAGIC */
-    apr_uint32_t version;         /* SD_SHM_VERSION */
+    apr_uint64_t magic;           /* SD_SHM_MAGIC, at offset 0 always */
+    apr_uint32_t layout;          /* SD_SHM_LAYOUT, at offset 8 always */
     apr_uint32_t nstripes;        /* S, a power of two */
     apr_uint32_t entries;         /* E, entries per stripe */
     apr_uint32_t buckets;         /* B, buckets per stripe, a power of two */
@@ -205,21 +208,49 @@ void sd_shm_set_fault_hook(sd_shm_fault_fn fn)
 
 /* ---------------------------------------------------------------------
  * Geometry
+ *
+ * All of it in 64 bits: SessionDemoMemory may be anything up to what the
+ * glue parses, and a count that wrapped in 32 bits once gave a segment far
+ * smaller than the data written into it. sd_shm_check_params() refuses
+ * every configuration whose geometry the 32-bit indices of the segment
+ * cannot express, so that format and the operations never see one.
  * --------------------------------------------------------------------- */
 
-static apr_uint32_t pow2_at_least(apr_uint64_t n)
+/* Largest index (entry or chunk) in one stripe. Indices are 32-bit and 0
+ * means "none"; keeping them below 2^31 leaves every count and loop over
+ * them clear of wrapping. */
+#define SD_INDEX_MAX 0x80000000ULL
+/* More memory than 64 stripes of SD_INDEX_MAX chunks can never be used;
+ * refusing it first keeps the arithmetic below far from overflow. */
+#define SD_MEMORY_MAX ((apr_uint64_t)SD_MAX_STRIPES * SD_INDEX_MAX * SD_CHUNK)
+
+static apr_uint64_t pow2_at_least(apr_uint64_t n)
 {
     apr_uint64_t p = 1;
     while (p < n)
         p <<= 1;
-    return (apr_uint32_t)p;
+    return p;
+}
+
+/* The smallest m with m * m >= x (x below 2^62). */
+static apr_uint64_t isqrt_up(apr_uint64_t x)
+{
+    apr_uint64_t lo = 0, hi = 1ULL << 31;
+    while (lo < hi) {
+        apr_uint64_t mid = lo + (hi - lo) / 2;
+        if (mid * mid >= x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 /* Fewer stripes for small stores (an exact LRU where it is visible) and
  * enough memory in each stripe for the largest record. */
-static apr_uint32_t stripes_for(const sd_shm_params_t *p)
+static apr_uint64_t stripes_for(const sd_shm_params_t *p)
 {
-    apr_uint32_t s = SD_MAX_STRIPES;
+    apr_uint64_t s = SD_MAX_STRIPES;
     while (s > 1 && (p->capacity / s < SD_MIN_PER_STRIPE ||
                      p->memory / s < (apr_uint64_t)p->max_data * 4))
         s >>= 1;
@@ -227,14 +258,16 @@ static apr_uint32_t stripes_for(const sd_shm_params_t *p)
 }
 
 typedef struct {
-    apr_uint32_t nstripes, entries, buckets, chunks, reserve;
-    apr_size_t stripes_off, buckets_off, entries_off, links_off, chunks_off;
-    apr_size_t size;
+    apr_uint64_t nstripes, entries, buckets, chunks, reserve;
+    apr_uint64_t stripes_off, buckets_off, entries_off, links_off, chunks_off;
+    apr_uint64_t size;
 } sd_geometry_t;
 
+/* The layout for @a p, which must be within the ranges check_params()
+ * tests first (capacity, max_data, memory <= SD_MEMORY_MAX). */
 static void geometry(const sd_shm_params_t *p, sd_geometry_t *g)
 {
-    apr_size_t off;
+    apr_uint64_t off;
 
     g->nstripes = stripes_for(p);
     /* Keys hash evenly but not exactly: a stripe holds its share plus a
@@ -243,13 +276,8 @@ static void geometry(const sd_shm_params_t *p, sd_geometry_t *g)
      * one stripe runs out. */
     {
         apr_uint64_t share = (p->capacity + g->nstripes - 1) / g->nstripes;
-        apr_uint64_t margin = 0;
-        if (g->nstripes > 1) {
-            while (margin * margin < 16 * share)
-                margin++;
-            margin += 8;
-        }
-        g->entries = (apr_uint32_t)(share + margin);
+        apr_uint64_t margin = g->nstripes > 1 ? isqrt_up(16 * share) + 8 : 0;
+        g->entries = share + margin;
     }
     g->buckets = pow2_at_least(g->entries);
     /* On top of SessionDemoMemory, each stripe keeps room for one largest
@@ -257,54 +285,143 @@ static void geometry(const sd_shm_params_t *p, sd_geometry_t *g)
      * (so a crash leaves one whole version), and with this reserve a
      * session can always be rewritten at the same size even when the
      * store is full, without evicting anyone. */
-    g->reserve = NCHUNKS(p->max_data);
+    g->reserve = NCHUNKS((apr_uint64_t)p->max_data);
     {
         /* Data, like keys, spreads over the stripes only on average: each
          * gets its share of SessionDemoMemory plus a margin of about four
          * standard deviations (for records of a few chunks), so the store
          * fills as a whole rather than one stripe early. */
-        apr_uint64_t share = p->memory / g->nstripes / SD_CHUNK, margin = 0;
-        if (g->nstripes > 1) {
-            while (margin * margin < 64 * share)
-                margin++;
-            margin += 8;
-        }
-        g->chunks = (apr_uint32_t)(share + margin) + g->reserve;
+        apr_uint64_t share = p->memory / g->nstripes / SD_CHUNK;
+        apr_uint64_t margin = g->nstripes > 1 ? isqrt_up(64 * share) + 8 : 0;
+        g->chunks = share + margin + g->reserve;
     }
 
     off = SD_ALIGN(sizeof(sd_header_t));
     g->stripes_off = off;
-    off += (apr_size_t)g->nstripes * SD_ALIGN(sizeof(sd_stripe_t));
+    off += g->nstripes * SD_ALIGN(sizeof(sd_stripe_t));
     g->buckets_off = off = SD_ALIGN(off);
-    off += (apr_size_t)g->nstripes * g->buckets * sizeof(apr_uint32_t);
+    off += g->nstripes * g->buckets * sizeof(apr_uint32_t);
     g->entries_off = off = SD_ALIGN(off);
-    off += (apr_size_t)g->nstripes * g->entries * sizeof(sd_entry_t);
+    off += g->nstripes * g->entries * sizeof(sd_entry_t);
     g->links_off = off = SD_ALIGN(off);
-    off += (apr_size_t)g->nstripes * g->chunks * sizeof(apr_uint32_t);
+    off += g->nstripes * g->chunks * sizeof(apr_uint32_t);
     g->chunks_off = off = SD_ALIGN(off);
-    off += (apr_size_t)g->nstripes * g->chunks * SD_CHUNK;
+    off += g->nstripes * g->chunks * SD_CHUNK;
     g->size = SD_ALIGN(off);
 }
+
+/* Does the geometry fit the segment's 32-bit indices, the address space,
+ * and one largest record in a stripe's own memory? */
+static int geometry_ok(const sd_shm_params_t *p)
+{
+    sd_geometry_t g;
+    geometry(p, &g);
+    return g.entries <= SD_INDEX_MAX && g.chunks <= SD_INDEX_MAX &&
+           g.size <= (apr_size_t)-1 &&
+           g.chunks - g.reserve >= NCHUNKS((apr_uint64_t)p->max_data);
+}
+
+/* A byte count the way the directives take it: in the largest unit that
+ * divides it exactly (G, M, K), else in bytes. */
+static const char *size_str(char *buf, apr_size_t len, apr_uint64_t v)
+{
+    static const char units[] = "GMK";
+    int u;
+    for (u = 0; u < 3; u++) {
+        apr_uint64_t m = 1ULL << (10 * (3 - u));
+        if (v && v % m == 0) {
+            apr_snprintf(buf, len, "%" APR_UINT64_T_FMT "%c", v / m, units[u]);
+            return buf;
+        }
+    }
+    apr_snprintf(buf, len, "%" APR_UINT64_T_FMT " bytes", v);
+    return buf;
+}
+
+/* *why is formatted here: the messages name the directives and the values
+ * that would work. Configuration is read by one thread. */
+static __thread char why_buf[400];
+
+#define WHY(...)                                                             \
+    do {                                                                     \
+        apr_snprintf(why_buf, sizeof(why_buf), __VA_ARGS__);                 \
+        *why = why_buf;                                                      \
+        return APR_EINVAL;                                                   \
+    } while (0)
 
 apr_status_t sd_shm_check_params(const sd_shm_params_t *p,
                                    const char **why)
 {
-    if (p->capacity < 1 || p->capacity > SD_CAPACITY_MAX) {
-        *why = "the capacity must be between 1 and 10000000 sessions";
-        return APR_EINVAL;
-    }
-    if (p->max_data < 64 || p->max_data > 16 * 1024 * 1024) {
-        *why = "the largest session must be between 64 bytes and 16M";
-        return APR_EINVAL;
-    }
-    if (p->memory < p->max_data) {
-        *why = "the memory must hold at least one session of the largest "
-               "size (SessionDemoMemory >= SessionDemoMaxDataSize)";
-        return APR_EINVAL;
-    }
-    if (p->memory / SD_CHUNK > 0xffffffffULL) {
-        *why = "the memory must be below 256G";
-        return APR_EINVAL;
+    sd_geometry_t g;
+    sd_shm_params_t q;
+    char b1[32], b2[32], b3[32], b4[32];
+
+    if (p->capacity < 1 || p->capacity > SD_CAPACITY_MAX)
+        WHY("SessionDemoCapacity %" APR_UINT64_T_FMT " is out of range: "
+            "it must be between 1 and %" APR_UINT64_T_FMT " sessions",
+            p->capacity, (apr_uint64_t)SD_CAPACITY_MAX);
+    if (p->max_data < SD_CHUNK || p->max_data > SD_MAX_DATA_MAX)
+        WHY("SessionDemoMaxDataSize %s is out of range: it must be between "
+            "%d bytes and %s",
+            size_str(b1, sizeof(b1), p->max_data), SD_CHUNK,
+            size_str(b2, sizeof(b2), SD_MAX_DATA_MAX));
+    if (p->when_full != SD_SHM_FULL_EVICT &&
+        p->when_full != SD_SHM_FULL_REFUSE)
+        WHY("SessionDemoWhenFull must be evict or refuse");
+    if (p->memory > SD_MEMORY_MAX)
+        WHY("SessionDemoMemory %s is more than the store can ever index: "
+            "give at most %s",
+            size_str(b1, sizeof(b1), p->memory),
+            size_str(b2, sizeof(b2), SD_MEMORY_MAX));
+    geometry(p, &g);
+    /* One record of SessionDemoMaxDataSize must fit in a stripe's own
+     * memory: a stripe never borrows another's. Only a store small enough
+     * for one stripe can miss this (more stripes are used only when each
+     * gets four largest records). */
+    if (g.chunks - g.reserve < NCHUNKS((apr_uint64_t)p->max_data))
+        WHY("SessionDemoMemory %s cannot hold one session of "
+            "SessionDemoMaxDataSize %s: give SessionDemoMemory at least %s, "
+            "or SessionDemoMaxDataSize at most %s",
+            size_str(b1, sizeof(b1), p->memory),
+            size_str(b2, sizeof(b2), p->max_data),
+            size_str(b3, sizeof(b3), NCHUNKS((apr_uint64_t)p->max_data) *
+                                         SD_CHUNK * g.nstripes),
+            size_str(b4, sizeof(b4), (g.chunks - g.reserve) * SD_CHUNK));
+    if (g.entries > SD_INDEX_MAX || g.chunks > SD_INDEX_MAX ||
+        g.size > (apr_size_t)-1) {
+        /* Too much memory for the stripes this capacity gives: say how
+         * much would fit (in whole K), and which capacity (more stripes)
+         * would take this memory. */
+        apr_uint64_t lo = 0, hi = p->memory >> 10, cap = 0;
+        q = *p;
+        while (lo < hi) {
+            apr_uint64_t mid = lo + (hi - lo + 1) / 2;
+            q.memory = mid << 10;
+            if (geometry_ok(&q))
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        for (q = *p; q.capacity <= SD_CAPACITY_MAX; q.capacity *= 2) {
+            if (q.capacity < SD_MIN_PER_STRIPE * 2)
+                q.capacity = SD_MIN_PER_STRIPE * 2;
+            if (geometry_ok(&q)) {
+                cap = q.capacity;
+                break;
+            }
+        }
+        if (cap)
+            WHY("SessionDemoMemory %s is more than a store of "
+                "SessionDemoCapacity %" APR_UINT64_T_FMT " can index (%"
+                APR_UINT64_T_FMT " stripe(s)): give SessionDemoMemory at "
+                "most %s, or SessionDemoCapacity at least %" APR_UINT64_T_FMT,
+                size_str(b1, sizeof(b1), p->memory), p->capacity, g.nstripes,
+                size_str(b2, sizeof(b2), lo << 10), cap);
+        WHY("SessionDemoMemory %s is more than a store of "
+            "SessionDemoCapacity %" APR_UINT64_T_FMT " can index, even in "
+            "64 stripes: give SessionDemoMemory at most %s",
+            size_str(b1, sizeof(b1), p->memory), p->capacity,
+            size_str(b2, sizeof(b2), lo << 10));
     }
     return APR_SUCCESS;
 }
@@ -312,8 +429,12 @@ apr_status_t sd_shm_check_params(const sd_shm_params_t *p,
 apr_size_t sd_shm_size(const sd_shm_params_t *p)
 {
     sd_geometry_t g;
+    const char *why;
+
+    if (sd_shm_check_params(p, &why) != APR_SUCCESS)
+        return 0;
     geometry(p, &g);
-    return g.size;
+    return (apr_size_t)g.size;
 }
 
 /* ---------------------------------------------------------------------
@@ -362,12 +483,12 @@ apr_status_t sd_shm_format(apr_pool_t *pool, void *base, apr_size_t size,
      * in fresh memory, and zero means empty, so a million-session store
      * starts without touching its pages. */
     memset(h, 0, g.stripes_off);
-    h->version = SD_SHM_VERSION;
-    h->nstripes = g.nstripes;
-    h->entries = g.entries;
-    h->buckets = g.buckets;
-    h->chunks = g.chunks;
-    h->reserve = g.reserve;
+    h->layout = SD_SHM_LAYOUT;
+    h->nstripes = (apr_uint32_t)g.nstripes;
+    h->entries = (apr_uint32_t)g.entries;
+    h->buckets = (apr_uint32_t)g.buckets;
+    h->chunks = (apr_uint32_t)g.chunks;
+    h->reserve = (apr_uint32_t)g.reserve;
     h->max_data = p->max_data;
     h->when_full = p->when_full;
     h->capacity = p->capacity;
@@ -392,20 +513,34 @@ apr_status_t sd_shm_format(apr_pool_t *pool, void *base, apr_size_t size,
     return APR_SUCCESS;
 }
 
+apr_uint32_t sd_shm_layout_of(const void *base, apr_size_t size)
+{
+    const sd_header_t *h = base;
+    if (size < sizeof(*h) || h->magic != SD_SHM_MAGIC)
+        return 0;
+    return h->layout;
+}
+
 apr_status_t sd_shm_attach(apr_pool_t *pool, void *base, apr_size_t size,
                              sd_shm_t **out)
 {
     sd_header_t *h = base;
     sd_shm_params_t p;
     sd_geometry_t g;
+    const char *why;
 
-    if (size < sizeof(*h) || h->magic != SD_SHM_MAGIC ||
-        h->version != SD_SHM_VERSION || h->size > size)
-        return APR_EINVAL;
+    if (size < sizeof(*h) || h->magic != SD_SHM_MAGIC)
+        return SD_SHM_ENOTSTORE;
+    if (h->layout != SD_SHM_LAYOUT)
+        return SD_SHM_ELAYOUT;
+    /* Our layout: the header must describe exactly this segment, as
+     * format would have laid it out for the parameters it records. */
     p.capacity = h->capacity;
     p.memory = h->memory;
     p.max_data = h->max_data;
     p.when_full = h->when_full;
+    if (h->size > size || sd_shm_check_params(&p, &why) != APR_SUCCESS)
+        return SD_SHM_EMISMATCH;
     geometry(&p, &g);
     if (g.size != h->size || g.nstripes != h->nstripes ||
         g.entries != h->entries || g.buckets != h->buckets ||
@@ -413,7 +548,7 @@ apr_status_t sd_shm_attach(apr_pool_t *pool, void *base, apr_size_t size,
         g.stripes_off != h->stripes_off || g.buckets_off != h->buckets_off ||
         g.entries_off != h->entries_off || g.links_off != h->links_off ||
         g.chunks_off != h->chunks_off)
-        return APR_EINVAL;
+        return SD_SHM_EMISMATCH;
     *out = handle(pool, base);
     return APR_SUCCESS;
 }

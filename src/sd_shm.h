@@ -80,10 +80,48 @@ apr_size_t sd_shm_size(const sd_shm_params_t *p);
 apr_status_t sd_shm_format(apr_pool_t *pool, void *base, apr_size_t size,
                              const sd_shm_params_t *p, sd_shm_t **st);
 
-/** Use the store already laid out in @a base. APR_EINVAL if it is not one,
- *  or not of this version. */
+/**
+ * The layout version of the segment: how the header, stripes, tables and
+ * entries are arranged and what their fields mean. Every layout begins
+ * with the same twelve bytes, the magic (8 bytes, host order) and this
+ * number (4 bytes), so a build can tell a segment of another layout from
+ * one that holds no store.
+ *
+ * Bump it in the same commit as any change to what a segment holds or
+ * where: a field added, removed, moved, resized or given a new meaning (in
+ * the header, a stripe or an entry), the order or size of the tables, a
+ * flag, or the geometry computed from the parameters. A build attaches
+ * only to segments of its own layout; one of another layout is refused
+ * with SD_SHM_ELAYOUT, never guessed at.
+ *
+ * History: 1, the first.
+ */
+#define SD_SHM_LAYOUT 1
+
+/** sd_shm_attach(): the segment holds no store (no magic: fresh, zero, or
+ *  something else). Start with an empty store. */
+#define SD_SHM_ENOTSTORE (APR_OS_START_USERERR + 111)
+/** sd_shm_attach(): a store of another layout version (an older or newer
+ *  build of the module). Its sessions cannot be read: start empty, and say
+ *  so (sd_shm_layout_of() gives the version found). */
+#define SD_SHM_ELAYOUT (APR_OS_START_USERERR + 112)
+/** sd_shm_attach(): a store of this layout whose header does not describe
+ *  this segment (smaller than recorded, or damaged). Start empty. */
+#define SD_SHM_EMISMATCH (APR_OS_START_USERERR + 113)
+
+/**
+ * Use the store already laid out in @a base (@a size bytes), for example a
+ * segment a previous generation of the module formatted and that outlived
+ * it. APR_SUCCESS, or SD_SHM_ENOTSTORE, SD_SHM_ELAYOUT or SD_SHM_EMISMATCH:
+ * the segment is then left alone, and the caller formats a fresh one.
+ * Sessions of an attached store of other parameters move into a new one
+ * with sd_shm_migrate().
+ */
 apr_status_t sd_shm_attach(apr_pool_t *pool, void *base, apr_size_t size,
                              sd_shm_t **st);
+
+/** The layout version of the store in @a base, or 0 when it holds none. */
+apr_uint32_t sd_shm_layout_of(const void *base, apr_size_t size);
 
 /** The parameters @a st was formatted with. */
 void sd_shm_params(const sd_shm_t *st, sd_shm_params_t *p);

@@ -191,6 +191,85 @@ static void test_params(void)
     p = params(10000, 0, 16 << 10, SD_SHM_FULL_EVICT);
     is_int(sd_shm_check_params(&p, &why), APR_EINVAL, "memory 0 refused");
 
+    /* Geometry in 64 bits: a huge memory with a small capacity (one
+     * stripe) once wrapped the stripe's 32-bit chunk count, and the
+     * segment came out smaller than the data written into it. */
+    p = params(1000, 268435440ULL << 10, 16 << 10, SD_SHM_FULL_EVICT);
+    why = NULL;
+    is_int(sd_shm_check_params(&p, &why), APR_EINVAL,
+           "capacity 1000, memory 268435440K (one stripe, 2^32 chunks): "
+           "refused");
+    ok(why && strstr(why, "SessionDemoMemory") &&
+           strstr(why, "SessionDemoCapacity") && strstr(why, "at most") &&
+           strstr(why, "at least 4096"),
+       "... naming both directives and what would work: %s",
+       why ? why : "(none)");
+    is_int((long long)sd_shm_size(&p), 0,
+           "... and sd_shm_size() is 0, not a wrapped small size");
+    p = params(4096, 268435440ULL << 10, 16 << 10, SD_SHM_FULL_EVICT);
+    is_int(sd_shm_check_params(&p, &why), APR_SUCCESS,
+           "the suggested capacity 4096 (four stripes) takes that memory");
+    ok(sd_shm_size(&p) > p.memory,
+       "... and its size %llu covers the memory",
+       (unsigned long long)sd_shm_size(&p));
+    /* One stripe indexes at most 2^31 chunks, its reserve included (256
+     * chunks for 16K records): the boundary exactly. */
+    p = params(1, (2147483648ULL - 256) * 64, 16 << 10, SD_SHM_FULL_EVICT);
+    is_int(sd_shm_check_params(&p, &why), APR_SUCCESS,
+           "one stripe with exactly 2^31 chunks (128G - 16K): accepted");
+    ok(sd_shm_size(&p) > p.memory, "... its size covers the memory");
+    p.memory += 64;
+    why = NULL;
+    is_int(sd_shm_check_params(&p, &why), APR_EINVAL,
+           "one chunk more: refused");
+    ok(why && strstr(why, "at most 134217712K"),
+       "... saying the most that fits: %s", why ? why : "(none)");
+    p = params(10000000, 9ULL << 40, 16 << 10, SD_SHM_FULL_EVICT);
+    why = NULL;
+    is_int(sd_shm_check_params(&p, &why), APR_EINVAL,
+           "9T of memory (more than 64 stripes index): refused");
+    ok(why && strstr(why, "SessionDemoMemory"), "... with a reason: %s",
+       why ? why : "(none)");
+    /* A stripe's own memory must hold one largest record, in whole
+     * chunks. */
+    p = params(10000, 1000, 1000, SD_SHM_FULL_EVICT);
+    why = NULL;
+    is_int(sd_shm_check_params(&p, &why), APR_EINVAL,
+           "memory 1000 == max_data 1000 (16 chunks needed, 15 there): "
+           "refused");
+    ok(why && strstr(why, "SessionDemoMemory") &&
+           strstr(why, "SessionDemoMaxDataSize") && strstr(why, "at least 1K"),
+       "... naming both directives and what would work: %s",
+       why ? why : "(none)");
+    p = params(10000, 64 << 10, 1 << 20, SD_SHM_FULL_EVICT);
+    why = NULL;
+    is_int(sd_shm_check_params(&p, &why), APR_EINVAL,
+           "SessionDemoMaxDataSize 1M with SessionDemoMemory 64K: refused");
+    ok(why && strstr(why, "SessionDemoMaxDataSize 1M") &&
+           strstr(why, "SessionDemoMemory 64K"),
+       "... naming both: %s", why ? why : "(none)");
+    p = params(10000, 64 << 10, 16 << 10, (sd_shm_when_full_t)7);
+    is_int(sd_shm_check_params(&p, &why), APR_EINVAL,
+           "an unknown full-store policy: refused");
+    /* Every accepted boundary really holds a record of max_data. */
+    {
+        static const apr_uint64_t mem[] = {1024, 1000 + 63, 4096};
+        int i, held = 0;
+        for (i = 0; i < 3; i++) {
+            sd_shm_t *st =
+                heap_store_at(10000, mem[i], 1000, SD_SHM_FULL_REFUSE, NULL,
+                              NULL);
+            unsigned char rec[1000];
+            sd_key_t k;
+            memset(rec, 'r', sizeof rec);
+            key_n(&k, "maxrec", i);
+            held += st && sd_shm_create(st, &k, rec, sizeof rec, T0, 1800,
+                                        28800) == APR_SUCCESS;
+        }
+        is_int(held, 3, "memory 1024, 1063, 4096 with max_data 1000: each "
+                        "holds a 1000-byte record");
+    }
+
     /* Formatting refuses what check_params refuses, and too little room. */
     {
         char small[64];
@@ -882,8 +961,10 @@ static void test_attach(void)
     }
     free(copy);
 
-    ok(sd_shm_attach(pool, base, size - 64, &st3) != APR_SUCCESS,
-       "attach with a size smaller than the segment refused");
+    is_int(sd_shm_attach(pool, base, size - 64, &st3), SD_SHM_EMISMATCH,
+           "attach with a size smaller than the segment: SD_SHM_EMISMATCH");
+    is_int(sd_shm_layout_of(base, size), SD_SHM_LAYOUT,
+           "sd_shm_layout_of: this build's layout %d", SD_SHM_LAYOUT);
     {
         unsigned char *g = malloc(size);
         unsigned int seed = 7;
@@ -891,17 +972,55 @@ static void test_attach(void)
         for (i = 0; i < size; i++) {
             g[i] = (unsigned char)((seed = seed * 1103515245u + 12345u) >> 16);
         }
-        is_int(sd_shm_attach(pool, g, size, &st3), APR_EINVAL,
-               "attach to random bytes: APR_EINVAL");
+        is_int(sd_shm_attach(pool, g, size, &st3), SD_SHM_ENOTSTORE,
+               "attach to random bytes: SD_SHM_ENOTSTORE");
         memset(g, 0, size);
-        is_int(sd_shm_attach(pool, g, size, &st3), APR_EINVAL,
-               "attach to zeros: APR_EINVAL");
+        is_int(sd_shm_attach(pool, g, size, &st3), SD_SHM_ENOTSTORE,
+               "attach to zeros: SD_SHM_ENOTSTORE");
+        is_int(sd_shm_layout_of(g, size), 0, "... layout_of: 0");
         memcpy(g, base, size);
         g[0] ^= 0x01;
-        is_int(sd_shm_attach(pool, g, size, &st3), APR_EINVAL,
-               "attach with a wrong magic: APR_EINVAL");
-        is_int(sd_shm_attach(pool, g, 16, &st3), APR_EINVAL,
-               "attach to 16 bytes: APR_EINVAL");
+        is_int(sd_shm_attach(pool, g, size, &st3), SD_SHM_ENOTSTORE,
+               "attach with a wrong magic: SD_SHM_ENOTSTORE");
+        memcpy(g, base, size);
+        is_int(sd_shm_attach(pool, g, 16, &st3), SD_SHM_ENOTSTORE,
+               "attach to 16 bytes: SD_SHM_ENOTSTORE");
+        /* The layout version sits at offset 8 in every layout. */
+        {
+            apr_uint32_t other[] = {SD_SHM_LAYOUT - 1, SD_SHM_LAYOUT + 1, 0};
+            int i, refused = 0, told = 0;
+            for (i = 0; i < 3; i++) {
+                memcpy(g, base, size);
+                memcpy(g + 8, &other[i], 4);
+                st3 = NULL;
+                refused += sd_shm_attach(pool, g, size, &st3) ==
+                               SD_SHM_ELAYOUT &&
+                           st3 == NULL;
+                told += sd_shm_layout_of(g, size) == other[i];
+            }
+            is_int(refused, 3, "a segment of an older, a newer or layout 0: "
+                               "SD_SHM_ELAYOUT, no store handed out");
+            is_int(told, 3, "... and layout_of says which layout it holds");
+            ok(has(st, &a, T0 + 5, 1), "... the live store is untouched");
+        }
+        /* Our layout, but a header that does not describe the segment:
+         * its capacity (the only 64-bit word of value 50 near the start)
+         * changed to 51. */
+        {
+            apr_uint64_t v, cap = 51;
+            apr_size_t off;
+            memcpy(g, base, size);
+            for (off = 16; off + 8 <= 128; off += 8) {
+                memcpy(&v, g + off, 8);
+                if (v == 50) {
+                    memcpy(g + off, &cap, 8);
+                    break;
+                }
+            }
+            is_int(sd_shm_attach(pool, g, size, &st3), SD_SHM_EMISMATCH,
+                   "a header whose capacity does not give this geometry: "
+                   "SD_SHM_EMISMATCH");
+        }
         free(g);
     }
     validate_ok(st, "attach");
