@@ -327,21 +327,14 @@ static apr_status_t shm_throttle_hit(sd_store_t *st, const char *key,
                                      apr_uint32_t window, apr_int64_t now,
                                      apr_int64_t *wait)
 {
-    shm_store *s = SELF(st);
-    *wait = sd_throttle_check(s->throttle, key, len, limit, window, now);
-    if (*wait == 0)
-        sd_throttle_fail(s->throttle, key, len, window, now);
-    return APR_SUCCESS;
+    return sd_throttle_hit(SELF(st)->throttle, key, len, limit, window, now,
+                           wait);
 }
 
 static apr_status_t shm_throttle_undo(sd_store_t *st, const char *key,
                                       apr_size_t len, int forget)
 {
-    shm_store *s = SELF(st);
-    /* The table can forget a key but not take back one attempt: without
-     * @a forget the attempt stays counted, which errs on the strict side. */
-    if (forget)
-        sd_throttle_reset(s->throttle, key, len);
+    sd_throttle_undo(SELF(st)->throttle, key, len, forget);
     return APR_SUCCESS;
 }
 
