@@ -1,5 +1,5 @@
 /*
- * Session IDs and store keys (SPEC B1), and strict base64url.
+ * Session IDs and store keys, and strict base64url.
  *
  * An ID is 32 random bytes from APR's cryptographic source, written as 43
  * characters of unpadded base64url so that it is safe as a cookie value

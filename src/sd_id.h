@@ -1,5 +1,5 @@
 /*
- * Session IDs and the store keys derived from them (SPEC B1).
+ * Session IDs and the store keys derived from them.
  *
  * An ID is 256 bits from the system's cryptographic source, written as 43
  * characters of unpadded base64url. The store never sees it: it is keyed by

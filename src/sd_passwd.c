@@ -1,5 +1,5 @@
 /*
- * Users, groups and password checks (SPEC B4).
+ * Users, groups and password checks.
  *
  * The user file is ordinary htpasswd text, so admins keep using htpasswd
  * and existing files work unchanged. What differs from mod_authn_file is the
@@ -232,7 +232,7 @@ apr_status_t sd_groups_parse(apr_pool_t *pool, const char *text, apr_size_t len,
             }
             if (ue > u) {
                 user = apr_pstrmemdup(pool, u, ue - u);
-                /* The role is the first group naming the user (SPEC §3),
+                /* The role is the first group naming the user (as the README documents),
                  * so later lines never override an earlier one. */
                 if (apr_hash_get(h, user, APR_HASH_KEY_STRING) == NULL) {
                     apr_hash_set(h, user, APR_HASH_KEY_STRING, group);

@@ -1,7 +1,7 @@
 /*
  * Users (htpasswd format) and groups (htgroup format), and password checks.
  *
- * Only bcrypt of cost 10 or more is accepted (SPEC B4): the parser keeps
+ * Only bcrypt of cost 10 to 15 is accepted: the parser keeps
  * every entry but marks weak ones, so the glue can warn about each by name
  * and refuse their logins, and the verifier spends the same bcrypt time on
  * an unknown user as on a known one.

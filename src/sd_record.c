@@ -1,9 +1,9 @@
 /*
  * The session record codec.
  *
- * Records live in shared memory, in memcached or Redis, and in snapshot
- * files, so they must be position-independent bytes that another httpd
- * build, possibly on another host, reads the same way. Every integer is
+ * Records live in shared memory, in Redis, and in snapshot files, so
+ * they must be position-independent bytes that another httpd build,
+ * possibly on another host, reads the same way. Every integer is
  * therefore big-endian and of fixed width, and there are no pointers or
  * padding. The layout:
  *
@@ -21,7 +21,7 @@
  * the store) have no device field; they are still read, with an empty
  * device, and written back as version 2.
  *
- * Decoding trusts nothing: a snapshot file can be edited and a socache
+ * Decoding trusts nothing: a snapshot file can be edited and a Redis
  * backend shared with other software, so every length is checked against
  * what is left of the buffer before it is used, and anything the encoder
  * would not have produced (trailing bytes, NULs inside strings, over-long

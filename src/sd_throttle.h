@@ -1,7 +1,6 @@
 /*
  * Login throttling: attempt counters per username and per client address,
- * in a small fixed-size table in shared memory (SPEC B3,
- * SessionDemoLoginThrottle).
+ * in a small fixed-size table in shared memory (SessionDemoLoginThrottle).
  *
  * The table is bounded and cannot be used to forget anyone: a counter whose
  * window is still running is never given to another key, and a key that

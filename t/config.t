@@ -1,4 +1,4 @@
-# SPEC 3: a bad directive value is refused by configtest with a message that
+# A bad directive value is refused by configtest with a message that
 # names the directive and the accepted values.
 
 use strict;

@@ -1,4 +1,4 @@
-# SPEC 3 SessionDemoCookieName/Secure: over HTTPS (no Domain, Path /) the
+# SessionDemoCookieName/Secure: over HTTPS (no Domain, Path /) the
 # cookie is __Host- + name and Secure; the Origin check knows the scheme.
 
 use strict;

@@ -220,7 +220,7 @@ static void test_format(void)
     a.clear = 0;
     s = sd_cookie_format(pool, "sid", "ABC", &a);
     is_str(s, "sid=ABC; Path=/; HttpOnly; SameSite=None; Secure",
-           "SameSite=None forces Secure (SPEC)");
+           "SameSite=None forces Secure");
 
     {
         static const char *ss[] = {"Strict", "Lax", "None"};

@@ -1,5 +1,5 @@
 /*
- * Session IDs (SPEC B1): 43 characters of unpadded base64url from 256 random
+ * Session IDs: 43 characters of unpadded base64url from 256 random
  * bits, the strict well-formedness check, and the store key and log prefix
  * derived from an ID. Also the strict base64url decoder the login tokens
  * use: round trips at every length, and everything APR's own decoder would

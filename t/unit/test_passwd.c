@@ -1,5 +1,5 @@
 /*
- * Password policy and checks (SPEC B4), htpasswd and htgroup parsing, and
+ * Password policy and checks , htpasswd and htgroup parsing, and
  * usernames. Real bcrypt hashes are made with APR-util at cost 10, so a
  * handful of checks costs about a second.
  */

@@ -835,7 +835,7 @@ static void test_memory_full(sd_shm_when_full_t w)
 }
 
 /* When memory is full, an existing session can still be updated in place
- * of its own size: "full" is about new sessions (SPEC: refuse answers new
+ * of its own size: "full" is about new sessions (the README: refuse answers new
  * logins with 503; evict drops a session to make room for a new one). */
 static void test_replace_on_full_memory(sd_shm_when_full_t w)
 {
