@@ -70,11 +70,20 @@ build/unit/%.t: t/unit/%.c $(wildcard t/unit/*.h) $(CORE_SRC) $(wildcard src/*.h
 unit: $(UNIT_BIN)
 	prove -v --exec '' $(UNIT_BIN)
 
+# The same module posing as a build with another store layout, for the
+# upgrade test (t/upgrade.t): a graceful restart onto it must start with an
+# empty store and say so, never read the old segment.
+build/upgrade/layout99.so: $(GLUE_SRC) $(CORE_SRC) $(HDRS) $(STAMP)
+	@mkdir -p build/upgrade
+	$(CC) -shared -fPIC $(shell $(APXS) -q CFLAGS) $(shell $(APXS) -q EXTRA_CPPFLAGS) \
+	    $(shell $(APXS) -q EXTRA_INCLUDES) -Isrc -std=gnu99 $(WARN) $(SAN) \
+	    -DSD_SHM_LAYOUT=99 -o $@ $(GLUE_SRC) $(CORE_SRC) $(CORE_LIBS)
+
 # Layers depend one way and every log tag is unique (scripts/check-source.sh).
 check:
 	@sh scripts/check-source.sh
 
-test: deps all $(UNIT_BIN) check
+test: deps all $(UNIT_BIN) build/upgrade/layout99.so check
 	SANITIZE=$(SANITIZE) APXS=$(APXS) sh scripts/run-tests.sh $(UNIT_BIN)
 
 install: all

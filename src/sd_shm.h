@@ -96,7 +96,9 @@ apr_status_t sd_shm_format(apr_pool_t *pool, void *base, apr_size_t size,
  *
  * History: 1, the first.
  */
+#ifndef SD_SHM_LAYOUT /* a test build may pose as another layout */
 #define SD_SHM_LAYOUT 1
+#endif
 
 /** sd_shm_attach(): the segment holds no store (no magic: fresh, zero, or
  *  something else). Start with an empty store. */

@@ -405,17 +405,83 @@ int sd_store_is_shm(const sd_store_t *st)
     return st && st->ops == &shm_ops;
 }
 
-apr_status_t sd_store_shm_open(apr_pool_t *pool, sd_store_t *prev,
+/* What outlives a configuration generation, in the persistent pool under
+ * a key that names this record's own version: only APR handles to the
+ * segments, never a struct of ours that a newer build of the module (a
+ * graceful restart after an upgrade loads the new .so) might read with
+ * another layout. Every generation attaches to the segments afresh, and
+ * the segments' own magic and layout version decide whether they can be
+ * read. */
+#define KEPT_KEY "sd_store_shm/kept-v1"
+typedef struct {
+    apr_shm_t *shm;             /* the session segment, or NULL */
+    apr_shm_t *tshm;            /* the throttle segment, or NULL */
+} kept_segments;
+
+static apr_status_t new_segment(apr_pool_t *persist, shm_store *s,
+                                sd_shm_params_t *p, apr_shm_t **shm,
+                                sd_shm_t **table, const char **why)
+{
+    apr_size_t size = sd_shm_size(p);
+    apr_status_t rv = apr_shm_create(shm, size, NULL, persist);
+    if (rv != APR_SUCCESS) {
+        *why = apr_psprintf(persist,
+                            "cannot create %" APR_SIZE_T_FMT " bytes of "
+                            "shared memory for the session store; lower "
+                            "SessionDemoCapacity or SessionDemoMemory",
+                            size);
+        return rv;
+    }
+    rv = sd_shm_format(persist, apr_shm_baseaddr_get(*shm),
+                       apr_shm_size_get(*shm), p, table);
+    if (rv != APR_SUCCESS) {
+        *why = "cannot lay out the session store";
+        apr_shm_destroy(*shm);
+        *shm = NULL;
+    }
+    return rv;
+}
+
+static void load_snapshot(shm_store *s, apr_pool_t *pool, const char *path,
+                          apr_int64_t now)
+{
+    /* A fresh start: bring back what the last stop saved. The file is
+     * removed once loaded, so a crash later cannot resurrect sessions
+     * that were logged out after it was written. */
+    apr_uint64_t n = 0;
+    const char *bad = NULL;
+    apr_pool_t *tp;
+    apr_status_t rv;
+
+    apr_pool_create(&tp, pool);
+    rv = sd_snapshot_load(s->table, path, tp, now, &n, &bad);
+    if (rv == APR_SUCCESS) {
+        say(s, SD_LOG_NOTICE,
+            "SDEMO00204: %" APR_UINT64_T_FMT " sessions loaded from the "
+            "snapshot %s",
+            n, path);
+        apr_file_remove(path, tp);
+    }
+    else if (!APR_STATUS_IS_ENOENT(rv)) {
+        say(s, SD_LOG_WARN,
+            "SDEMO00205: the snapshot %s is ignored: %s; starting with an "
+            "empty store",
+            path, bad ? bad : "it cannot be read");
+    }
+    apr_pool_destroy(tp);
+}
+
+apr_status_t sd_store_shm_open(apr_pool_t *persist, apr_pool_t *pool,
                                const sd_store_shm_config_t *cfg,
                                sd_store_log_fn log, void *baton,
                                apr_int64_t now, sd_store_t **out,
                                const char **why)
 {
-    shm_store *old = sd_store_is_shm(prev) ? SELF(prev) : NULL;
+    kept_segments *kept = NULL;
     shm_store *s;
     sd_shm_params_t p = cfg->params;
+    sd_shm_t *old = NULL;
     apr_status_t rv;
-    apr_size_t size;
 
     /* The caller's records come after the owner bytes. */
     if (p.max_data <= OWN) {
@@ -425,19 +491,11 @@ apr_status_t sd_store_shm_open(apr_pool_t *pool, sd_store_t *prev,
     if (sd_shm_check_params(&p, why) != APR_SUCCESS)
         return APR_EINVAL;
 
-    if (old && same_geometry(&old->params, &p)) {
-        /* A restart with the same sizes: keep the segment and every
-         * session in it; only the policy and the log target change. */
-        old->log = log;
-        old->baton = baton;
-        old->params.when_full = p.when_full;
-        sd_shm_set_when_full(old->table, p.when_full);
-        sd_shm_set_log(old->table, table_log, old);
-        sd_shm_set_evict_hook(old->table, table_evicted, old);
-        *out = &old->base;
-        return APR_SUCCESS;
+    apr_pool_userdata_get((void **)&kept, KEPT_KEY, persist);
+    if (!kept) {
+        kept = apr_pcalloc(persist, sizeof(*kept));
+        apr_pool_userdata_set(kept, KEPT_KEY, apr_pool_cleanup_null, persist);
     }
-
     s = apr_pcalloc(pool, sizeof(*s));
     s->base.ops = &shm_ops;
     s->base.max_data = p.max_data - OWN;
@@ -445,79 +503,79 @@ apr_status_t sd_store_shm_open(apr_pool_t *pool, sd_store_t *prev,
     s->params = p;
     s->log = log;
     s->baton = baton;
-    size = sd_shm_size(&p);
-    rv = apr_shm_create(&s->shm, size, NULL, pool);
-    if (rv != APR_SUCCESS) {
-        *why = apr_psprintf(pool,
-                            "cannot create %" APR_SIZE_T_FMT " bytes of "
-                            "shared memory for the session store; lower "
-                            "SessionDemoCapacity or SessionDemoMemory",
-                            size);
-        return rv;
+
+    if (kept->shm) {
+        void *base = apr_shm_baseaddr_get(kept->shm);
+        apr_size_t size = apr_shm_size_get(kept->shm);
+        rv = sd_shm_attach(pool, base, size, &old);
+        if (rv != APR_SUCCESS) {
+            say(s, SD_LOG_WARN,
+                "SDEMO00207: the session store kept from before the restart "
+                "has layout %u and this build reads layout %u (the module "
+                "was upgraded); its sessions cannot be read: starting with "
+                "an empty store",
+                (unsigned)sd_shm_layout_of(base, size),
+                (unsigned)SD_SHM_LAYOUT);
+            apr_shm_destroy(kept->shm);
+            kept->shm = NULL;
+            old = NULL;
+        }
     }
-    rv = sd_shm_format(pool, apr_shm_baseaddr_get(s->shm),
-                       apr_shm_size_get(s->shm), &p, &s->table);
-    if (rv != APR_SUCCESS) {
-        *why = "cannot lay out the session store";
-        apr_shm_destroy(s->shm);
-        return rv;
+    if (old) {
+        sd_shm_params_t was;
+        sd_shm_params(old, &was);
+        if (same_geometry(&was, &p)) {
+            /* A restart with the same sizes: keep the segment and every
+             * session in it; only the policy and the log target change. */
+            s->shm = kept->shm;
+            s->table = old;
+            sd_shm_set_when_full(old, p.when_full);
+        }
+    }
+    if (!s->table) {
+        if ((rv = new_segment(persist, s, &p, &s->shm, &s->table, why)) !=
+            APR_SUCCESS)
+            return rv;
+        if (old) {
+            /* A restart with new sizes: the old segment is still mapped
+             * here, so its sessions move over before it goes. */
+            sd_shm_stats_t was, is;
+            sd_shm_stats(old, &was);
+            sd_shm_migrate(old, s->table, now);
+            sd_shm_stats(s->table, &is);
+            say(s, is.sessions < was.sessions ? SD_LOG_WARN : SD_LOG_NOTICE,
+                "SDEMO00203: the session store changed size; %"
+                APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT " sessions moved "
+                "into the new store (the rest had ended or did not fit)",
+                is.sessions, was.sessions);
+            apr_shm_destroy(kept->shm);
+        }
+        else if (cfg->snapshot) {
+            load_snapshot(s, pool, cfg->snapshot, now);
+        }
+        kept->shm = s->shm;
     }
     sd_shm_set_log(s->table, table_log, s);
     sd_shm_set_evict_hook(s->table, table_evicted, s);
 
-    if (old) {
-        /* A restart with new sizes: the old segment is still mapped here,
-         * so its sessions move over before it goes. The throttle table
-         * does not depend on the sizes and is kept. */
-        sd_shm_stats_t was, is;
-        sd_shm_stats(old->table, &was);
-        sd_shm_migrate(old->table, s->table, now);
-        sd_shm_stats(s->table, &is);
-        say(s, is.sessions < was.sessions ? SD_LOG_WARN : SD_LOG_NOTICE,
-            "SDEMO00203: the session store changed size; %" APR_UINT64_T_FMT
-            " of %" APR_UINT64_T_FMT " sessions moved into the new store "
-            "(the rest had ended or did not fit)",
-            is.sessions, was.sessions);
-        apr_shm_destroy(old->shm);
-        old->shm = NULL;
-        s->tshm = old->tshm;
-        s->throttle = old->throttle;
-        s->scan_lock = old->scan_lock;
+    /* The throttle table: kept when it is of this build, else new. */
+    if (kept->tshm &&
+        sd_throttle_attach(pool, apr_shm_baseaddr_get(kept->tshm),
+                           apr_shm_size_get(kept->tshm),
+                           &s->throttle) != APR_SUCCESS) {
+        apr_shm_destroy(kept->tshm);
+        kept->tshm = NULL;
     }
-    else {
-        rv = apr_shm_create(&s->tshm, sd_throttle_size(cfg->throttle_slots),
-                            NULL, pool);
+    if (!kept->tshm) {
+        rv = apr_shm_create(&kept->tshm, sd_throttle_size(cfg->throttle_slots),
+                            NULL, persist);
         if (rv == APR_SUCCESS)
-            rv = sd_throttle_format(pool, apr_shm_baseaddr_get(s->tshm),
-                                    apr_shm_size_get(s->tshm),
+            rv = sd_throttle_format(pool, apr_shm_baseaddr_get(kept->tshm),
+                                    apr_shm_size_get(kept->tshm),
                                     cfg->throttle_slots, &s->throttle);
         if (rv != APR_SUCCESS) {
             *why = "cannot create the login throttle table in shared memory";
             return rv;
-        }
-        if (cfg->snapshot) {
-            /* A fresh start: bring back what the last stop saved. The file
-             * is removed once loaded, so a crash later cannot resurrect
-             * sessions that were logged out after it was written. */
-            apr_uint64_t n = 0;
-            const char *bad = NULL;
-            apr_pool_t *tp;
-            apr_pool_create(&tp, pool);
-            rv = sd_snapshot_load(s->table, cfg->snapshot, tp, now, &n, &bad);
-            if (rv == APR_SUCCESS) {
-                say(s, SD_LOG_NOTICE,
-                    "SDEMO00204: %" APR_UINT64_T_FMT " sessions loaded from "
-                    "the snapshot %s",
-                    n, cfg->snapshot);
-                apr_file_remove(cfg->snapshot, tp);
-            }
-            else if (!APR_STATUS_IS_ENOENT(rv)) {
-                say(s, SD_LOG_WARN,
-                    "SDEMO00205: the snapshot %s is ignored: %s; starting "
-                    "with an empty store",
-                    cfg->snapshot, bad ? bad : "it cannot be read");
-            }
-            apr_pool_destroy(tp);
         }
     }
     *out = &s->base;

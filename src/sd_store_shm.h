@@ -7,9 +7,7 @@
  * The segments are made once, in the parent, from a pool that outlives
  * configuration generations (httpd's process pool), so graceful and plain
  * restarts keep every session. sd_store_shm_open() is called again at
- * every generation with the store of the last one: it keeps the segment
- * when the size settings are unchanged, and moves the sessions into a new
- * one when they changed.
+ * every generation and attaches to them afresh.
  */
 #ifndef SD_STORE_SHM_H
 #define SD_STORE_SHM_H
@@ -27,12 +25,18 @@ typedef struct {
 
 /**
  * Open the shared-memory store for this configuration generation.
- * @param pool   a pool that outlives generations (the segments live there)
- * @param prev   the store the last generation opened, or NULL at first start
- * @param now    the current time, for loading a snapshot
+ * @param persist a pool that outlives generations (httpd's process pool):
+ *                the segments live there, and so does the note of them
+ *                that the next generation attaches to
+ * @param pool    this generation's pool (the store handle lives there)
+ * @param now     the current time, for loading a snapshot
+ * The segments of the last generation are attached afresh: kept when
+ * their layout and sizes match, their sessions moved into new segments
+ * when only the sizes changed, and replaced by empty ones (with a log
+ * line) when they come from a build with another layout.
  * APR_EINVAL with *why set for settings the store cannot honour.
  */
-apr_status_t sd_store_shm_open(apr_pool_t *pool, sd_store_t *prev,
+apr_status_t sd_store_shm_open(apr_pool_t *persist, apr_pool_t *pool,
                                const sd_store_shm_config_t *cfg,
                                sd_store_log_fn log, void *baton,
                                apr_int64_t now, sd_store_t **out,

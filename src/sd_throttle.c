@@ -120,6 +120,24 @@ apr_status_t sd_throttle_format(apr_pool_t *pool, void *base, apr_size_t size,
     return APR_SUCCESS;
 }
 
+apr_status_t sd_throttle_attach(apr_pool_t *pool, void *base, apr_size_t size,
+                                sd_throttle_t **out)
+{
+    sd_thdr_t *h = base;
+    sd_throttle_t *t;
+
+    /* The magic names the layout ("SDTHRT02"): a table of another build
+     * is never read, only replaced. */
+    if (size < sizeof(*h) || h->magic != SD_THROTTLE_MAGIC ||
+        h->slots < SD_PROBE || size < sd_throttle_size(h->slots))
+        return APR_EINVAL;
+    t = apr_pcalloc(pool, sizeof(*t));
+    t->hdr = h;
+    t->slot = (sd_tslot_t *)((char *)base + SLOTS_OFF);
+    *out = t;
+    return APR_SUCCESS;
+}
+
 static apr_uint64_t key_of(sd_throttle_t *t, const char *key, apr_size_t len)
 {
     apr_uint64_t k = apr_siphash24(key, len, t->hdr->secret);

@@ -41,6 +41,12 @@ apr_size_t sd_throttle_size(apr_uint32_t slots);
 apr_status_t sd_throttle_format(apr_pool_t *pool, void *base, apr_size_t size,
                                 apr_uint32_t slots, sd_throttle_t **t);
 
+/** Use the table already laid out in @a base (by an earlier generation
+ *  of the module). APR_EINVAL when it is not a table of this build's
+ *  layout: the caller then formats a fresh one. */
+apr_status_t sd_throttle_attach(apr_pool_t *pool, void *base, apr_size_t size,
+                                sd_throttle_t **t);
+
 /**
  * One attempt of @a key, decided and counted atomically (under the table's
  * lock, so concurrent attempts in many processes cannot all pass a check

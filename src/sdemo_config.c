@@ -26,7 +26,10 @@
 #include "sd_store_shm.h"
 #include "sd_utf8.h"
 
-#define SDEMO_STATE_KEY "sdemo-state"   /* process pool userdata */
+/* The one thing of ours kept in httpd's process pool from one generation
+ * to the next: 32 bytes of secret, under a key that names the format, so
+ * a newer build of the module never reads a struct of an older one. */
+#define SDEMO_SECRET_KEY "sdemo-secret-v1"
 
 /* ---------------------------------------------------------------------
  * Process state
@@ -35,7 +38,7 @@
 typedef struct {
     sd_store_t *store;                /* this generation's store */
     sd_store_t *shm;                  /* the shm store under it, if any */
-    unsigned char secret[32];         /* HMAC key for tokens */
+    unsigned char *secret;            /* 32 bytes: HMAC key for tokens */
     apr_global_mutex_t *mutex;        /* Mutex session-demo */
     const char *mutex_file;           /* its lock file, if any */
 } sdemo_state;
@@ -597,7 +600,7 @@ static int store_setup(apr_pool_t *pconf, server_rec *s,
     /* 64K counters: room for far more usernames and addresses than fail
      * at once (see sd_throttle.c for what a flood can do). */
     shm.throttle_slots = 65536;
-    rv = sd_store_shm_open(pp, g->shm, &shm, store_log, s, now, &g->shm,
+    rv = sd_store_shm_open(pp, pconf, &shm, store_log, s, now, &g->shm,
                            &why);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
@@ -618,19 +621,20 @@ int sdemo_state_post_config(apr_pool_t *pconf, server_rec *s)
     apr_status_t rv;
     int rc;
 
-    apr_pool_userdata_get(&data, SDEMO_STATE_KEY, s->process->pool);
-    g = data;
-    if (!g) {
-        g = apr_pcalloc(s->process->pool, sizeof(*g));
-        rv = apr_generate_random_bytes(g->secret, sizeof(g->secret));
+    g = apr_pcalloc(pconf, sizeof(*g));
+    apr_pool_userdata_get(&data, SDEMO_SECRET_KEY, s->process->pool);
+    g->secret = data;
+    if (!g->secret) {
+        g->secret = apr_pcalloc(s->process->pool, 32);
+        rv = apr_generate_random_bytes(g->secret, 32);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
                          "SDEMO00051: the system's random source failed; "
                          "the module cannot make its secret key");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        apr_pool_userdata_set(g, SDEMO_STATE_KEY, apr_pool_cleanup_null,
-                              s->process->pool);
+        apr_pool_userdata_set(g->secret, SDEMO_SECRET_KEY,
+                              apr_pool_cleanup_null, s->process->pool);
     }
     if ((rc = store_setup(pconf, s, sc)) != OK)
         return rc;
