@@ -76,6 +76,7 @@ typedef enum {
 
 /** Which figures a store's stats() filled in. */
 #define SD_STATS_CAPACITY 0x01  /* capacity, memory_used, memory_total */
+#define SD_STATS_REPLICATION 0x02 /* failovers, unreplicated */
 
 /** Store figures for the status page. A figure a store does not have is
  *  left out (see have), never faked. */
@@ -100,6 +101,9 @@ typedef struct {
     apr_uint64_t errors;        /* operations that got SD_EUNAVAIL */
     apr_uint64_t latency_us;    /* last round trip to the store */
     const char *last_error;     /* the last backend error, or NULL */
+    apr_uint64_t failovers;     /* master changes this process saw */
+    apr_uint64_t unreplicated;  /* writes fewer replicas acknowledged
+                                 * than asked for */
 } sd_store_stats_t;
 
 typedef struct sd_store_t sd_store_t;
