@@ -157,6 +157,8 @@ struct sd_store_t {
     const sd_store_ops_t *ops;
     apr_uint32_t max_data;      /* largest record it takes */
     apr_uint32_t retry_after;   /* seconds to suggest after SD_EUNAVAIL */
+    int logs_outages;           /* the store logs its own outages and
+                                 * their end (else the caller does) */
 };
 
 /** Owner digest of @a user under @a realm (the user database's identity):

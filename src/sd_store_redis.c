@@ -660,14 +660,16 @@ static apr_status_t failed(sd_redis_t *rs, redisContext *c, const char *why)
         say = 1;
         where(rs, at, sizeof(at));
         apr_snprintf(line, sizeof(line),
-                     "Redis at %s unreachable: %s; pages that need a "
-                     "session answer 503 until it is back",
+                     "SDEMO00301: Redis at %s unreachable: %s; pages that "
+                     "need a session answer 503 until it is back; no one is "
+                     "logged out"
+                     "",
                      at, why);
     }
     suggest_retry(rs, now);
     unlock(rs);
     if (say && rs->log)
-        rs->log(rs->log_baton, 1, line);
+        rs->log(rs->log_baton, SD_LOG_ERR, line);
     return SD_EUNAVAIL;
 }
 
@@ -973,9 +975,10 @@ static apr_status_t conn_get(sd_redis_t *rs, sd_rconn_t *out)
         unlock(rs);
         if (moved && rs->log) {
             apr_snprintf(line, sizeof(line),
-                         "Redis master %s is now at %s (was %s)",
+                         "SDEMO00303: Redis master %s is now at %s (was %s): "
+                         "a failover; sessions follow the new master",
                          rs->cfg.master_name, is, was);
-            rs->log(rs->log_baton, 2, line);
+            rs->log(rs->log_baton, SD_LOG_NOTICE, line);
         }
     }
     out->c = c;
@@ -1006,8 +1009,8 @@ static void conn_done(sd_redis_t *rs, sd_rconn_t *conn)
             say = 1;
             where(rs, at, sizeof(at));
             apr_snprintf(line, sizeof(line),
-                         "Redis at %s is reachable again; sessions are "
-                         "served again",
+                         "SDEMO00302: Redis at %s is reachable again; "
+                         "sessions are served again",
                          at);
         }
     }
@@ -1021,7 +1024,7 @@ static void conn_done(sd_redis_t *rs, sd_rconn_t *conn)
         redisFree(conn->c);
     conn->c = NULL;
     if (say && rs->log)
-        rs->log(rs->log_baton, 2, line);
+        rs->log(rs->log_baton, SD_LOG_NOTICE, line);
 }
 
 /* ---------------------------------------------------------------------
@@ -1846,6 +1849,7 @@ apr_status_t sd_store_redis_open(apr_pool_t *pool, const sd_redis_config_t *cfg,
     rs->base.ops = &redis_ops;
     rs->base.max_data = cfg->max_data;
     rs->base.retry_after = 1;
+    rs->base.logs_outages = 1;
     rs->pool = pool;
     rs->cfg = *cfg;
     rs->cfg.host = dup_or_null(pool, cfg->host);

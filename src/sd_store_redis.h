@@ -27,13 +27,6 @@
 /** Bytes of the secret that login-throttle keys are derived with. */
 #define SD_REDIS_SECRET_LEN 32
 
-#ifndef SD_STORE_LOG_FN_DEFINED
-#define SD_STORE_LOG_FN_DEFINED
-/** Where a store's own messages go: @a level 0 is a warning, 1 an error,
- *  2 a notice. Messages carry no tag (the glue adds its own) and never a
- *  session key, username or address. */
-typedef void (*sd_store_log_fn)(void *baton, int level, const char *msg);
-#endif
 
 /** How to reach Redis, and how hard to try. sd_redis_config_init() fills
  *  in the defaults. */

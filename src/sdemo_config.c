@@ -70,6 +70,12 @@ void *sdemo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sdemo_srv_cfg *c = apr_pcalloc(p, sizeof(*c));
     c->store = SDEMO_STORE_SHM;
     c->max_per_user = 10;
+    sd_redis_config_init(&c->redis);
+    /* Short, so that an outage answers 503 quickly rather than tying up
+     * workers: a healthy Redis on the same network answers in well under
+     * a millisecond. */
+    c->redis.connect_timeout = apr_time_from_msec(500);
+    c->redis.command_timeout = apr_time_from_msec(500);
     c->capacity = 10000;
     c->memory = 64 * 1024 * 1024;
     c->max_data = 16 * 1024;
@@ -219,7 +225,7 @@ sdemo_srv_cfg *sdemo_sconf(server_rec *s)
 
 static const char *set_store(cmd_parms *cmd, void *dc, const char *arg)
 {
-    const char *err = global_only(cmd);
+    const char *err = global_only(cmd), *why = NULL;
     sdemo_srv_cfg *sc = sconf(cmd);
     if (err)
         return err;
@@ -232,10 +238,137 @@ static const char *set_store(cmd_parms *cmd, void *dc, const char *arg)
         sc->store_arg = ap_server_root_relative(cmd->pool, arg + 6);
         return NULL;
     }
+    if (strncmp(arg, "redis:", 6) == 0 || strncmp(arg, "redis-sentinel:", 15) == 0) {
+        if (sd_redis_parse_address(cmd->pool, arg, &sc->redis, &why) !=
+            APR_SUCCESS)
+            return apr_psprintf(cmd->pool, "SessionDemoStore: '%s': %s", arg,
+                                why);
+        sc->store = arg[5] == ':' ? SDEMO_STORE_REDIS : SDEMO_STORE_SENTINEL;
+        sc->store_arg = arg;
+        return NULL;
+    }
     return apr_psprintf(cmd->pool,
-                        "SessionDemoStore: '%s' is not a store; use 'shm' "
+                        "SessionDemoStore: '%s' is not a store; use 'shm', "
+                        "'redis:HOST:PORT' or "
+                        "'redis-sentinel:MASTER@HOST:PORT[,HOST:PORT...]' "
                         "(or, for tests, 'fault:PATH')",
                         arg);
+}
+
+static const char *set_redis_db(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = global_only(cmd);
+    char *end;
+    apr_int64_t v;
+    if (err)
+        return err;
+    v = apr_strtoi64(arg, &end, 10);
+    if (!apr_isdigit(*arg) || *end || v < 0 || v > 1023)
+        return apr_psprintf(cmd->pool,
+                            "SessionDemoRedisDatabase: '%s' is not a database "
+                            "number between 0 and 1023",
+                            arg);
+    sconf(cmd)->redis.db = (int)v;
+    return NULL;
+}
+
+static const char *set_redis_prefix(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = global_only(cmd), *p;
+    if (err)
+        return err;
+    for (p = arg; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f)
+            break;
+    if (*p || strlen(arg) > 64)
+        return apr_psprintf(cmd->pool,
+                            "SessionDemoRedisPrefix: '%s' is not a key prefix "
+                            "(at most 64 printable characters, no spaces)",
+                            arg);
+    sconf(cmd)->redis.prefix = arg;
+    return NULL;
+}
+
+/* Milliseconds, 1 to 60000. */
+static const char *set_redis_ms(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = global_only(cmd);
+    sdemo_srv_cfg *sc = sconf(cmd);
+    char *end;
+    apr_int64_t v;
+    if (err)
+        return err;
+    v = apr_strtoi64(arg, &end, 10);
+    if (!apr_isdigit(*arg) || *end || v < 1 || v > 60000)
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not a number of milliseconds between "
+                            "1 and 60000",
+                            cmd->directive->directive, arg);
+    if (((const char *)cmd->info)[0] == 'c')
+        sc->redis.connect_timeout = apr_time_from_msec(v);
+    else
+        sc->redis.command_timeout = apr_time_from_msec(v);
+    return NULL;
+}
+
+static const char *set_redis_wait(cmd_parms *cmd, void *dc, const char *n,
+                                  const char *ms)
+{
+    const char *err = global_only(cmd);
+    sdemo_srv_cfg *sc = sconf(cmd);
+    char *end;
+    apr_int64_t v, w = 100;
+    if (err)
+        return err;
+    v = apr_strtoi64(n, &end, 10);
+    if (!apr_isdigit(*n) || *end || v < 0 || v > 16)
+        return apr_psprintf(cmd->pool,
+                            "SessionDemoRedisWait: '%s' is not a number of "
+                            "replicas between 0 (off) and 16",
+                            n);
+    if (ms) {
+        w = apr_strtoi64(ms, &end, 10);
+        if (!apr_isdigit(*ms) || *end || w < 1 || w > 10000)
+            return apr_psprintf(cmd->pool,
+                                "SessionDemoRedisWait: '%s' is not a number "
+                                "of milliseconds between 1 and 10000",
+                                ms);
+    }
+    sc->redis.wait_replicas = (int)v;
+    sc->redis.wait_ms = (apr_uint32_t)w;
+    sc->wait_set = 1;
+    return NULL;
+}
+
+/* Paths of files that hold secrets, resolved against ServerRoot. */
+static const char *set_srv_path(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = global_only(cmd);
+    sdemo_srv_cfg *sc = sconf(cmd);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    if (err)
+        return err;
+    if (!path)
+        return apr_psprintf(cmd->pool, "%s: bad path '%s'",
+                            cmd->directive->directive, arg);
+    switch (((const char *)cmd->info)[0]) {
+    case 'r': sc->redis_password_file = path; break;
+    case 's': sc->sentinel_password_file = path; break;
+    default: sc->secret_file = path; break;
+    }
+    return NULL;
+}
+
+static const char *set_srv_string(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = global_only(cmd);
+    if (err)
+        return err;
+    if (((const char *)cmd->info)[0] == 'r')
+        sconf(cmd)->redis.user = arg;
+    else
+        sconf(cmd)->redis.sentinel_user = arg;
+    return NULL;
 }
 
 static const char *set_per_user(cmd_parms *cmd, void *dc, const char *arg)
@@ -447,7 +580,38 @@ bad:
 
 const command_rec sdemo_cmds[] = {
     AP_INIT_TAKE1("SessionDemoStore", set_store, NULL, RSRC_CONF,
-                  "Where sessions live: shm (default)"),
+                  "Where sessions live: shm (default), redis:HOST:PORT or "
+                  "redis-sentinel:MASTER@HOST:PORT[,HOST:PORT...]"),
+    AP_INIT_TAKE1("SessionDemoSecretFile", set_srv_path, "k", RSRC_CONF,
+                  "File with the key that signs login forms and device "
+                  "cookies; the same file on every server sharing a Redis "
+                  "(default: a random key per start)"),
+    AP_INIT_TAKE1("SessionDemoRedisPasswordFile", set_srv_path, "r",
+                  RSRC_CONF,
+                  "File holding the Redis AUTH password (default none)"),
+    AP_INIT_TAKE1("SessionDemoRedisUser", set_srv_string, "r", RSRC_CONF,
+                  "Redis ACL user for AUTH (default none: password only)"),
+    AP_INIT_TAKE1("SessionDemoRedisDatabase", set_redis_db, NULL, RSRC_CONF,
+                  "Redis database number, 0-1023 (default 0)"),
+    AP_INIT_TAKE1("SessionDemoRedisPrefix", set_redis_prefix, NULL,
+                  RSRC_CONF,
+                  "Start of every Redis key, so sites can share a Redis "
+                  "(default sdemo:)"),
+    AP_INIT_TAKE1("SessionDemoRedisConnectTimeout", set_redis_ms, "c",
+                  RSRC_CONF,
+                  "Milliseconds to connect to Redis (default 500)"),
+    AP_INIT_TAKE1("SessionDemoRedisTimeout", set_redis_ms, "t", RSRC_CONF,
+                  "Milliseconds for one Redis command (default 500)"),
+    AP_INIT_TAKE12("SessionDemoRedisWait", set_redis_wait, NULL, RSRC_CONF,
+                   "Replicas that must acknowledge logins and logouts, and "
+                   "milliseconds to wait (default: 1 100 with Sentinel, 0 "
+                   "with one Redis)"),
+    AP_INIT_TAKE1("SessionDemoSentinelPasswordFile", set_srv_path, "s",
+                  RSRC_CONF,
+                  "File holding the Sentinels' AUTH password (default "
+                  "none)"),
+    AP_INIT_TAKE1("SessionDemoSentinelUser", set_srv_string, "s", RSRC_CONF,
+                  "Sentinel ACL user for AUTH (default none)"),
     AP_INIT_TAKE1("SessionDemoMaxSessionsPerUser", set_per_user, NULL,
                   RSRC_CONF,
                   "Most sessions of one user; a new login ends their least "
@@ -522,6 +686,35 @@ int sdemo_check_config(apr_pool_t *pconf, server_rec *s)
     sd_shm_params_t p;
     const char *why = NULL;
 
+    if (sc->store == SDEMO_STORE_REDIS || sc->store == SDEMO_STORE_SENTINEL) {
+        if (sc->snapshot) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                         "SDEMO00053: SessionDemoSnapshot does not apply to "
+                         "SessionDemoStore %s: the sessions live in Redis "
+                         "and outlive every restart, stop and start of "
+                         "httpd; remove SessionDemoSnapshot",
+                         sc->store_arg);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        sc->redis.max_data = (apr_uint32_t)sc->max_data;
+        if (!sc->wait_set)
+            sc->redis.wait_replicas = sc->store == SDEMO_STORE_SENTINEL;
+        {
+            /* The secret is read at start; a stand-in lets the check
+             * look at everything else. */
+            static const unsigned char none[SD_REDIS_SECRET_LEN];
+            sd_redis_config_t c = sc->redis;
+            c.secret = none;
+            if (sd_redis_config_check(&c, &why) != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                             "SDEMO00054: SessionDemoStore %s cannot be "
+                             "used: %s",
+                             sc->store_arg, why);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+        return OK;
+    }
     p.capacity = sc->capacity;
     p.memory = sc->memory;
     p.max_data = (apr_uint32_t)sc->max_data;
@@ -581,10 +774,142 @@ static apr_status_t snapshot_save(void *data)
     return APR_SUCCESS;
 }
 
-/* Open this generation's store: keep the last generation's when the
- * settings allow, so sessions survive restarts. */
-static int store_setup(apr_pool_t *pconf, server_rec *s,
-                       const sdemo_srv_cfg *sc)
+/* The first line of @a path, which holds a password: read at start, as
+ * root, so the secret is neither in httpd.conf nor readable by the
+ * children's user. */
+static const char *read_password(apr_pool_t *p, server_rec *s,
+                                 const char *directive, const char *path)
+{
+    apr_file_t *f;
+    char buf[1024];
+    apr_size_t n = sizeof(buf) - 1;
+    apr_status_t rv;
+
+    rv = apr_file_open(&f, path, APR_FOPEN_READ, 0, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_read(f, buf, &n);
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EOF(rv)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                     "SDEMO00055: %s %s cannot be read; it must hold the "
+                     "password on its first line",
+                     directive, path);
+        return NULL;
+    }
+    buf[rv == APR_SUCCESS ? n : 0] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (!*buf) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "SDEMO00056: %s %s is empty; put the password on its "
+                     "first line",
+                     directive, path);
+        return NULL;
+    }
+    return apr_pstrdup(p, buf);
+}
+
+/* SessionDemoSecretFile: the key is SHA-256 of the file's contents, so
+ * any passphrase of 32 characters or more will do. A missing file is made
+ * with 32 random bytes (as base64url text), readable by root only; copy it
+ * to every server that shares a Redis. */
+static int read_secret(apr_pool_t *p, server_rec *s, const char *path,
+                       unsigned char out[32])
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    char buf[4096];
+    apr_size_t n = sizeof(buf);
+    apr_status_t rv;
+
+    rv = apr_file_open(&f, path,
+                       APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL,
+                       APR_FPROT_UREAD | APR_FPROT_UWRITE, p);
+    if (rv == APR_SUCCESS) {
+        unsigned char rnd[32];
+        char text[44];
+        if (apr_generate_random_bytes(rnd, sizeof(rnd)) != APR_SUCCESS) {
+            apr_file_close(f);
+            apr_file_remove(path, p);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        sd_b64url_encode(rnd, sizeof(rnd), text);
+        apr_file_printf(f, "%s\n", text);
+        apr_file_close(f);
+        sd_wipe(rnd, sizeof(rnd));
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "SDEMO00057: made a new SessionDemoSecretFile %s; "
+                     "servers that share sessions need the same file",
+                     path);
+    }
+    rv = apr_file_open(&f, path, APR_FOPEN_READ, 0, p);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_info_get(&fi, APR_FINFO_TYPE | APR_FINFO_PROT, f);
+    if (rv == APR_SUCCESS &&
+        (fi.filetype != APR_REG ||
+         (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD)))) {
+        apr_file_close(f);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "SDEMO00058: SessionDemoSecretFile %s must be a regular "
+                     "file that only its owner can read (chmod 600)",
+                     path);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_read(f, buf, &n);
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS || n < 32) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                     "SDEMO00059: SessionDemoSecretFile %s cannot be read or "
+                     "holds fewer than 32 bytes",
+                     path);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    sd_sha256(buf, n, out);
+    sd_wipe(buf, sizeof(buf));
+    return OK;
+}
+
+static int redis_setup(apr_pool_t *pconf, server_rec *s, sdemo_srv_cfg *sc)
+{
+    sd_redis_config_t c = sc->redis;
+    apr_status_t rv;
+
+    if (sc->redis_password_file &&
+        !(c.password = read_password(pconf, s, "SessionDemoRedisPasswordFile",
+                                     sc->redis_password_file)))
+        return HTTP_INTERNAL_SERVER_ERROR;
+    if (sc->sentinel_password_file &&
+        !(c.sentinel_password = read_password(
+              pconf, s, "SessionDemoSentinelPasswordFile",
+              sc->sentinel_password_file)))
+        return HTTP_INTERNAL_SERVER_ERROR;
+    c.max_data = (apr_uint32_t)sc->max_data;
+    /* The throttle keys in Redis are HMACs under the shared secret, so
+     * every server counts the same name under the same key. */
+    c.secret = g->secret;
+    rv = sd_store_redis_open(pconf, &c, store_log, s, &g->store);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                     "SDEMO00064: SessionDemoStore %s cannot be used",
+                     sc->store_arg);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!sc->secret_file)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "SDEMO00063: SessionDemoStore %s without "
+                     "SessionDemoSecretFile: login forms and device cookies "
+                     "of this server are valid on this server only; give "
+                     "every server the same SessionDemoSecretFile",
+                     sc->store_arg);
+    return OK;
+}
+
+/* Open this generation's store: the shared-memory one keeps the last
+ * generation's segments when the settings allow, so sessions survive
+ * restarts; Redis keeps them anyway. */
+static int store_setup(apr_pool_t *pconf, server_rec *s, sdemo_srv_cfg *sc)
 {
     apr_pool_t *pp = s->process->pool;
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
@@ -592,6 +917,8 @@ static int store_setup(apr_pool_t *pconf, server_rec *s,
     const char *why = NULL;
     apr_status_t rv;
 
+    if (sc->store == SDEMO_STORE_REDIS || sc->store == SDEMO_STORE_SENTINEL)
+        return redis_setup(pconf, s, sc);
     shm.params.capacity = sc->capacity;
     shm.params.memory = sc->memory;
     shm.params.max_data = (apr_uint32_t)sc->max_data;
@@ -636,6 +963,9 @@ int sdemo_state_post_config(apr_pool_t *pconf, server_rec *s)
         apr_pool_userdata_set(g->secret, SDEMO_SECRET_KEY,
                               apr_pool_cleanup_null, s->process->pool);
     }
+    if (sc->secret_file &&
+        (rc = read_secret(pconf, s, sc->secret_file, g->secret)) != OK)
+        return rc;
     if ((rc = store_setup(pconf, s, sc)) != OK)
         return rc;
 
@@ -647,7 +977,8 @@ int sdemo_state_post_config(apr_pool_t *pconf, server_rec *s)
                                 NULL, s, pconf, 0);
     if (rv != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
-    sd_store_shm_set_scan_lock(g->shm, g->mutex);
+    if (g->shm)
+        sd_store_shm_set_scan_lock(g->shm, g->mutex);
 
     if (sc->snapshot) {
         snapshot_baton *b = apr_pcalloc(pconf, sizeof(*b));

@@ -25,6 +25,7 @@
 
 #include "sd_shm.h"
 #include "sd_store.h"
+#include "sd_store_redis.h"
 
 APLOG_USE_MODULE(session_demo);
 
@@ -58,6 +59,12 @@ typedef struct {
     int when_full;                    /* SessionDemoWhenFull */
     const char *snapshot;             /* SessionDemoSnapshot, or NULL */
     int max_per_user;                 /* SessionDemoMaxSessionsPerUser */
+    const char *secret_file;          /* SessionDemoSecretFile, or NULL */
+    sd_redis_config_t redis;          /* SessionDemoStore redis..., and
+                                       * SessionDemoRedis* */
+    const char *redis_password_file;  /* SessionDemoRedisPasswordFile */
+    const char *sentinel_password_file; /* SessionDemoSentinelPasswordFile */
+    int wait_set;                     /* SessionDemoRedisWait was given */
 } sdemo_srv_cfg;
 
 typedef enum { SDEMO_SECURE_AUTO, SDEMO_SECURE_ON, SDEMO_SECURE_OFF }

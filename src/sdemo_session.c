@@ -38,7 +38,10 @@ static volatile apr_uint32_t store_down;  /* this process saw it fail */
 /* Note what the store answered; returns it. */
 static apr_status_t seen(request_rec *r, apr_status_t rv)
 {
-    if (rv == SD_EUNAVAIL) {
+    if (sdemo_store()->logs_outages) {
+        /* The store says it itself, with more to say (its address). */
+    }
+    else if (rv == SD_EUNAVAIL) {
         if (!apr_atomic_xchg32(&store_down, 1)) {
             sd_store_stats_t st;
             sd_store_stats(sdemo_store(), r->pool, &st);

@@ -262,11 +262,11 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char logs[256][600];
 static int nlogs;
 
-static void logfn(void *baton, int level, const char *msg)
+static void logfn(void *baton, sd_log_level_t level, const char *msg)
 {
     pthread_mutex_lock(&log_lock);
     if (nlogs < 256)
-        apr_snprintf(logs[nlogs++], sizeof(logs[0]), "%d %s", level, msg);
+        apr_snprintf(logs[nlogs++], sizeof(logs[0]), "%d %s", (int)level, msg);
     pthread_mutex_unlock(&log_lock);
 }
 
