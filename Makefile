@@ -5,6 +5,8 @@
 #                   http://$(HOST):$(PORT)/ in the foreground
 #   make run-https  the same over HTTPS on a self-signed certificate
 #                   (https://127.0.0.1:8443/, PORT= to change)
+#   make screenshots  the pages in Chromium, desktop and phone, into
+#                   docs/screenshots/
 #   make test       install what is missing, build, run every test
 #   make unit       the C unit tests of src/ only
 #   make install    apxs -i plus Debian-style session_demo.load/.conf
@@ -33,7 +35,7 @@ APXS_CFLAGS := $(foreach f,$(WARN) -Isrc -std=gnu99 $(SAN),-Wc,$(f))
 comma := ,
 APXS_LDFLAGS := $(if $(SAN),-Wl$(comma)-fsanitize=address$(comma)undefined) $(CORE_LIBS)
 
-.PHONY: all deps deps-run run run-https build-quiet test unit install clean bench fuzz
+.PHONY: all deps deps-run run run-https build-quiet screenshots test unit install clean bench fuzz
 
 all: .libs/mod_session_demo.so
 
@@ -67,6 +69,12 @@ run-https: deps-run build-quiet
 build-quiet:
 	@mkdir -p build
 	@$(MAKE) --no-print-directory all >build/build.log 2>&1 || { cat build/build.log >&2; echo "the build failed (output above, also in build/build.log)" >&2; exit 1; }
+
+# Screenshots of every page (desktop 1280x800, phone 390x844) by the
+# browser suite's driver: Debian's Chromium, Playwright from npm.
+screenshots: build-quiet
+	@SD_EXTRA_PKGS="chromium nodejs npm" sh scripts/install-deps.sh run
+	@APXS=$(APXS) sh t/browser/run.sh --screenshots
 
 # ---- unit tests: plain C against APR, no httpd -------------------------
 APR_CFLAGS = $(shell apr-1-config --cflags --cppflags --includes) $(shell apu-1-config --includes)
