@@ -72,8 +72,9 @@ build-quiet:
 
 # Screenshots of every page (desktop 1280x800, phone 390x844) by the
 # browser suite's driver: Debian's Chromium, Playwright from npm.
-screenshots: build-quiet
+screenshots:
 	@SD_EXTRA_PKGS="chromium nodejs npm" sh scripts/install-deps.sh run
+	@$(MAKE) --no-print-directory build-quiet
 	@APXS=$(APXS) sh t/browser/run.sh --screenshots
 
 # ---- unit tests: plain C against APR, no httpd -------------------------
