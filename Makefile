@@ -3,6 +3,10 @@
 #   make            build .libs/mod_session_demo.so with apxs
 #   make run        install what is missing, build, serve the demo on
 #                   http://$(HOST):$(PORT)/ in the foreground
+#   make run-https  the same over HTTPS on a self-signed certificate
+#                   (https://127.0.0.1:8443/, PORT= to change)
+#   make screenshots  the pages in Chromium, desktop and phone, into
+#                   docs/screenshots/
 #   make test       install what is missing, build, run every test
 #   make unit       the C unit tests of src/ only
 #   make install    apxs -i plus Debian-style session_demo.load/.conf
@@ -31,7 +35,7 @@ APXS_CFLAGS := $(foreach f,$(WARN) -Isrc -std=gnu99 $(SAN),-Wc,$(f))
 comma := ,
 APXS_LDFLAGS := $(if $(SAN),-Wl$(comma)-fsanitize=address$(comma)undefined) $(CORE_LIBS)
 
-.PHONY: all deps deps-run run test unit check install clean bench fuzz
+.PHONY: all deps deps-run run run-https build-quiet screenshots test unit check install clean bench fuzz
 
 all: .libs/mod_session_demo.so
 
@@ -54,8 +58,24 @@ deps:
 deps-run:
 	@sh scripts/install-deps.sh run
 
-run: deps-run all
+run: deps-run build-quiet
 	@PORT=$(PORT) HOST=$(HOST) APXS=$(APXS) sh scripts/run-demo.sh
+
+# PORT= on the command line or in the environment wins; else 8443.
+run-https: deps-run build-quiet
+	@PORT=$(if $(filter command line environment,$(origin PORT)),$(PORT),8443) HOST=$(HOST) APXS=$(APXS) TLS=1 sh scripts/run-demo.sh
+
+# The build for the run targets: silent, its output shown only if it fails.
+build-quiet:
+	@mkdir -p build
+	@$(MAKE) --no-print-directory all >build/build.log 2>&1 || { cat build/build.log >&2; echo "the build failed (output above, also in build/build.log)" >&2; exit 1; }
+
+# Screenshots of every page (desktop 1280x800, phone 390x844) by the
+# browser suite's driver: Debian's Chromium, Playwright from npm.
+screenshots:
+	@SD_EXTRA_PKGS="chromium nodejs npm" sh scripts/install-deps.sh run
+	@$(MAKE) --no-print-directory build-quiet
+	@APXS=$(APXS) sh t/browser/run.sh --screenshots
 
 # ---- unit tests: plain C against APR, no httpd -------------------------
 APR_CFLAGS = $(shell apr-1-config --cflags --cppflags --includes) $(shell apu-1-config --includes)

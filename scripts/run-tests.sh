@@ -16,6 +16,7 @@
 #             with the ASan runtime preloaded
 #   TEST_VERBOSE=1  prove -v
 #   TESTS="t/login.t t/logout.t"  run only these (t/zz_error_log.t always runs)
+#   BROWSER_TESTS=0  leave out the browser suite (t/browser/run.sh)
 
 set -u
 
@@ -195,6 +196,19 @@ started=
 # Crashes or errors at shutdown show only now: check the logs once more.
 log "error logs after shutdown"
 SDEMO_AFTER_STOP=1 prove $PROVE_FLAGS -I t/lib t/zz_error_log.t </dev/null || status=1
+
+# ---- 7. the browser suite ------------------------------------------------
+# t/browser/run.sh: Debian's Chromium, driven by Playwright, walks through
+# the demo as `make run` and `make run-https` serve it (its own servers on
+# free loopback ports) and checks every page with axe-core. It prints a
+# skip message and succeeds only when Chromium cannot be installed; any
+# other problem fails the run.
+if [ "${BROWSER_TESTS:-1}" = 0 ]; then
+    log "browser suite left out (BROWSER_TESTS=0)"
+else
+    log "browser suite"
+    sh t/browser/run.sh </dev/null || status=1
+fi
 
 if [ "$status" = 0 ]; then log "all tests passed"; else log "FAILED"; fi
 exit "$status"
