@@ -165,8 +165,9 @@ typedef struct {
  * (collisions among 10^7 sessions: ~10^-25) and keep the entry small. */
 #define SD_ENTRY_KEY SD_SHM_KEY_BYTES
 
-/* One session. The fields a lookup reads (key, location, bucket chain)
- * come first; the owner, read only by owner operations, last. 80 bytes:
+/* One session. The fields a lookup reads (key, location, bucket chain,
+ * times, LRU links: the first 56 bytes) come first; the owner, read only
+ * by owner operations, last. 80 bytes:
  * times are 32-bit and the LIVE flag rides in the location word, which is
  * what keeps a million sessions within 128 bytes of overhead each. */
 typedef struct {
@@ -1485,7 +1486,6 @@ apr_status_t sd_shm_get(sd_shm_t *st, const sd_key_t *key,
         meta->version = e->version;
         meta->idle = e->idle;
         meta->max_age = e->max_age;
-        memcpy(meta->owner.b, e->owner, SD_OWNER_LEN);
     }
     /* Times are whole seconds, so the LRU order can only change once a
      * second per session: a session already touched this second stays

@@ -52,7 +52,6 @@ typedef struct {
     apr_uint32_t version;       /* changes on every sd_shm_replace() */
     apr_uint32_t idle;          /* its idle timeout, seconds */
     apr_uint32_t max_age;       /* its absolute timeout, seconds */
-    sd_owner_t owner;           /* whose it is; all zero for none */
 } sd_shm_meta_t;
 
 /** Store-wide counters, summed over stripes. */

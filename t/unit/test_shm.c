@@ -2182,10 +2182,7 @@ static void test_owner_ops(void)
     }
     /* Use order of A now, most recent first: a2, a5, a4, a3, a1, a0. */
     sd_shm_get(st, &ka[2], T0 + 10, NULL, 0, NULL, &m);
-    ok(memcmp(m.owner.b, A.b, sizeof A.b) == 0, "get tells the owner");
-    sd_shm_get(st, &ku[0], T0 + 10, NULL, 0, NULL, &m);
-    ok(memcmp(m.owner.b, zero.b, sizeof zero.b) == 0,
-       "... all zero for a session without one");
+    ok(m.idle == 1800 && m.max_age == 28800, "get tells the timeouts");
 
     apr_pool_create(&p, pool);
     is_int(sd_shm_list_owner(st, &A, T0 + 11, p, &list), APR_SUCCESS,
