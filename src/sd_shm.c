@@ -2,9 +2,10 @@
  * The session store: a striped hash table of variable-size records in one
  * block of shared memory.
  *
- * Every httpd process maps the same segment (it is created once in the
- * parent and inherited across fork, and it outlives configuration
- * generations), so a session written by one child is read by any other.
+ * Every httpd process maps the same segment (the parent creates it and
+ * children inherit it across fork; it outlives configuration generations,
+ * and a new one, with the sessions moved over, replaces it only when its
+ * size changes), so a session written by one child is read by any other.
  * Lookups, updates and deletes are O(1): a key names its stripe and its
  * bucket directly, and every list is intrusive and linked through indices.
  *
@@ -293,8 +294,9 @@ static apr_uint64_t isqrt_up(apr_uint64_t x)
     return lo;
 }
 
-/* Fewer stripes for small stores (an exact LRU where it is visible) and
- * enough memory in each stripe for the largest record. */
+/* Fewer stripes for small stores, so that each stripe's share is large
+ * beside the margins it gets on top (see geometry()), and enough memory in
+ * each stripe for four of the largest records. */
 static apr_uint64_t stripes_for(const sd_shm_params_t *p)
 {
     apr_uint64_t s = SD_MAX_STRIPES;

@@ -117,7 +117,8 @@ apr_status_t sd_shm_format(apr_pool_t *pool, void *base, apr_size_t size,
  * History: 1, the first; 2, session owners (an owner digest and owner
  * chain links in every entry, an owner bucket table per stripe), times as
  * 32-bit seconds and the LIVE flag inside the location word (80-byte
- * entries), an unsorted-LRU mark and a cap counter per stripe.
+ * entries), the newest LRU time, an unsorted-LRU mark and a cap counter
+ * per stripe.
  */
 #define SD_SHM_LAYOUT 2
 
@@ -269,8 +270,9 @@ void sd_shm_set_evict_hook(sd_shm_t *st, sd_shm_evict_fn fn,
 void sd_shm_set_log(sd_shm_t *st, sd_shm_log_fn fn, void *baton);
 
 /**
- * Check every invariant of the segment (chains, lists, counts, chunk
- * ownership), taking each stripe lock in turn. APR_SUCCESS, or APR_EGENERAL
+ * Check every invariant of the segment (key and owner chains, LRU and free
+ * lists, counts, chunk ownership, every owned session in its owner's
+ * stripe), taking each stripe lock in turn. APR_SUCCESS, or APR_EGENERAL
  * with the first broken invariant in @a why.
  */
 apr_status_t sd_shm_validate(sd_shm_t *st, char *why, apr_size_t whylen);
