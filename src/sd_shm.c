@@ -774,11 +774,15 @@ static void lru_push_head(sd_shm_t *st, apr_uint32_t s, sd_stripe_t *sp,
  * nearer the tail, and the tail is within that much of the stripe's
  * oldest. An entry older still (a restored session, or the @a now of a
  * request that took long) marks the list, so that eviction sorts the
- * stripe before it trusts the tail. */
+ * stripe before it trusts the tail. A time past @a now (a restored
+ * session from a clock a little ahead) counts as @a now: it must not make
+ * every later entry look old. */
 static void lru_to_head(sd_shm_t *st, apr_uint32_t s, sd_stripe_t *sp,
-                        apr_uint32_t i)
+                        apr_uint32_t i, apr_int64_t now)
 {
     apr_uint32_t t = ENTRY(st, s, i)->last_access;
+    if (now >= 0 && (apr_int64_t)t > now)
+        t = (apr_uint32_t)(now < 0xffffffffLL ? now : 0xffffffffLL);
     if (t > sp->lru_newest)
         sp->lru_newest = t;
     else if (t + SD_LRU_SLACK < sp->lru_newest)
@@ -1374,7 +1378,7 @@ static apr_status_t insert(sd_shm_t *st, const sd_key_t *key,
     __atomic_store_n(&e->where, WHERE(first, len) | W_LIVE, __ATOMIC_RELEASE);
     FAULT(3);
     *bucket = i;
-    lru_to_head(st, s, sp, i);
+    lru_to_head(st, s, sp, i, now);
     FAULT(4);
     if (owner)
         owner_link(st, s, i);
@@ -1429,16 +1433,15 @@ apr_status_t sd_shm_restore_owned(sd_shm_t *st, const sd_key_t *key,
      * 1970, last access not before creation nor in the future) go in, so
      * no later expiry arithmetic can overflow. */
     if (created < 0 || last_access < created || last_access > now + 86400 ||
-        created > SD_TIME_MAX || idle > SD_TIMEOUT_MAX ||
-        max_age > SD_TIMEOUT_MAX || !sd_shm_key_fits(st, key, owner))
+        created > SD_TIME_MAX || last_access > SD_TIME_MAX + SD_TIMEOUT_MAX ||
+        idle > SD_TIMEOUT_MAX || max_age > SD_TIMEOUT_MAX ||
+        !sd_shm_key_fits(st, key, owner))
         return APR_EINVAL;
     probe.created = (apr_uint32_t)created;
     probe.last_access = (apr_uint32_t)last_access;
     probe.idle = idle;
     probe.max_age = max_age;
-    /* A live session's last access is at most max_age after creation,
-     * which also keeps it within 32 bits. */
-    if (last_access - created > (apr_int64_t)max_age || expired(&probe, now))
+    if (expired(&probe, now))
         return APR_NOTFOUND;
     return insert(st, key, owner_bytes(owner), data, len, created,
                   last_access, idle, max_age, now, 0, NULL);
@@ -1500,7 +1503,7 @@ apr_status_t sd_shm_get(sd_shm_t *st, const sd_key_t *key,
         if (sp->lru_head != i) {
             lru_unlink(st, s, sp, i);
             FAULT(10);
-            lru_to_head(st, s, sp, i);
+            lru_to_head(st, s, sp, i, now);
         }
     }
     if (meta)
@@ -1569,7 +1572,7 @@ apr_status_t sd_shm_replace(sd_shm_t *st, const sd_key_t *key,
                          __ATOMIC_RELAXED);
         if (sp->lru_head != i) {
             lru_unlink(st, s, sp, i);
-            lru_to_head(st, s, sp, i);
+            lru_to_head(st, s, sp, i, now);
         }
     }
     stripe_unlock(sp);

@@ -2042,6 +2042,41 @@ static void test_evict_after_restore(void)
     is_int(wrong, 0, "after restoring newest first, eviction still takes "
                      "exactly the least recently used");
     validate_ok(st, "eviction after an out-of-order restore");
+
+    /* A session saved by a clock an hour ahead: still loaded (it has not
+     * ended), kept as the newest, and the order of the others holds. */
+    st = heap_store(8192, 8192 * 256, 1024, SD_SHM_FULL_EVICT, NULL, NULL);
+    for (i = 0; i < 8192; i++) {
+        key_n(&k, "ahead-old", i);
+        sd_shm_create(st, &k, data, sizeof data, T0 + i / 64, 3600, 28800);
+    }
+    for (i = 0, wrong = 0; i < 64; i++) {
+        key_n(&k, "ahead", i);
+        wrong += sd_shm_restore(st, &k, data, sizeof data, T0 + 100,
+                                T0 + 100 + 3600, 1800, 200,
+                                T0 + 150) != APR_SUCCESS;
+    }
+    is_int(wrong, 0, "restore of sessions last used an hour ahead of now, "
+                     "past created + max_age but not ended: accepted");
+    for (i = 0; i < 4032; i++) {
+        key_n(&k, "ahead-new", i);
+        sd_shm_create(st, &k, data, sizeof data, T0 + 160 + i / 64, 3600,
+                      28800);
+    }
+    for (i = 0, wrong = 0; i < 8192; i++) {
+        apr_status_t rv;
+        key_n(&k, "ahead-old", i);
+        rv = sd_shm_get(st, &k, T0 + 230, NULL, 0, NULL, NULL);
+        wrong += i < 4096 ? rv != APR_NOTFOUND : rv != APR_SUCCESS;
+    }
+    for (i = 0; i < 64; i++) {
+        key_n(&k, "ahead", i);
+        wrong += sd_shm_get(st, &k, T0 + 230, NULL, 0, NULL, NULL) !=
+                 APR_SUCCESS;
+    }
+    is_int(wrong, 0, "... they are kept, and exactly the 4096 least "
+                     "recently used of the others go");
+    validate_ok(st, "eviction after a restore from a clock ahead");
 }
 
 /* The same across processes: 4 children create 1024 new sessions each at
