@@ -4,13 +4,19 @@
  * For each store size (10 thousand and 1 million live sessions) it fills a
  * freshly formatted store in anonymous shared memory with realistic
  * records (sd_record_encode of a session with a user name, the role "user"
- * and two short notes, about 200 bytes), then measures, with 1 and with 2
- * processes (fork) working on the same segment:
+ * and two short notes, about 200 bytes), each session of its own owner (as
+ * many users as sessions: the most owners the owner chains can meet), then
+ * measures, with 1 and with 2 processes (fork) working on the same
+ * segment:
  *
  *   lookup          sd_shm_get of a random live session
  *   lookup+update   sd_shm_get, then sd_shm_replace with its version
  *                   (retried from the get on APR_EAGAIN)
- *   insert+delete   sd_shm_create of a new key, then sd_shm_delete
+ *   insert+delete   sd_shm_create_owned of a new key for a new owner with
+ *                   a cap of 5, then sd_shm_remove_owned
+ *   list own        sd_shm_list_owner of a random live session's owner,
+ *                   into a pool cleared each time (what the dashboard's
+ *                   "your sessions" does)
  *
  * and prints operations per second (the sum over the processes), the
  * memory the store takes per session, the time sd_shm_format takes for
@@ -46,6 +52,7 @@
 #define IDLE 1800
 #define MAX_AGE 28800
 #define MAX_DATA (16 * 1024)
+#define PER_USER 5 /* SessionDemoMaxSessionsPerUser of the inserts */
 
 static apr_pool_t *pool;
 
@@ -79,16 +86,29 @@ static apr_size_t make_record(apr_pool_t *p, unsigned n, char **out)
     return bench_record(p, n, out);
 }
 
-/* Keys as the module makes them: SHA-256 of a fresh random ID. */
-static void make_keys(sd_key_t *k, apr_size_t n)
+/* Keys as the module makes them: SHA-256 of a fresh random ID. Each with
+ * an owner of its own, a digest like the glue's sd_owner(), whose stripe
+ * bits are then set to the key's: the glue draws IDs until the key fits
+ * the owner (64 draws on average), which at a million sessions would be
+ * the bench's slowest part and tells nothing about the store. */
+static void make_keys(const sd_shm_t *st, sd_key_t *k, sd_owner_t *o,
+                      apr_size_t n, const char *tag)
 {
     apr_size_t i;
     char id[SD_ID_LEN + 1];
     for (i = 0; i < n; i++) {
+        unsigned char d[SD_SHA256_LEN];
+        char u[64];
+        int l = snprintf(u, sizeof(u), "%s-user-%lu", tag, (unsigned long)i);
         apr_status_t rv = sd_id_new(id);
         if (rv != APR_SUCCESS)
             die("sd_id_new", rv);
         sd_id_key(id, SD_ID_LEN, &k[i]);
+        sd_sha256(u, (apr_size_t)l, d);
+        memcpy(o[i].b, d, sizeof(o[i].b));
+        o[i].b[3] = (unsigned char)((o[i].b[3] & ~63) | (k[i].b[3] & 63));
+        if (!sd_shm_key_fits(st, &k[i], &o[i]))
+            die("sd_shm_key_fits", APR_EGENERAL);
     }
 }
 
@@ -99,16 +119,19 @@ typedef struct {
         double ops;
         double secs;
         double retries;
+        double listed;
     } res[8];
 } shared_ctl_t;
 
-enum { OP_GET, OP_UPDATE, OP_INSDEL };
+enum { OP_GET, OP_UPDATE, OP_INSDEL, OP_LIST, NOPS };
 
 typedef struct {
     sd_shm_t *st;
     const sd_key_t *live;
+    const sd_owner_t *owners;
     apr_size_t nlive;
     const sd_key_t *spare;
+    const sd_owner_t *spare_owners;
     apr_size_t nspare;
     const char *rec;
     apr_size_t reclen;
@@ -119,20 +142,28 @@ static void worker(const ctx_t *c, int op, int me, int nprocs, double secs,
                    shared_ctl_t *ctl)
 {
     apr_uint64_t rng = 0x9E3779B97F4A7C15ULL * (apr_uint64_t)(me + 1) + 12345;
-    apr_uint64_t ops = 0, retries = 0;
+    apr_uint64_t ops = 0, retries = 0, listed = 0;
+    sd_store_limits_t lim;
+    apr_pool_t *lp;
     apr_size_t spare_lo = c->nspare / nprocs * me;
     apr_size_t spare_n = c->nspare / nprocs, j = 0;
     char buf[1024];
     double t0, t1;
     int k;
 
+    lim.idle = IDLE;
+    lim.max_age = MAX_AGE;
+    lim.per_user = PER_USER;
+    apr_pool_create(&lp, NULL);
     __atomic_add_fetch(&ctl->ready, 1, __ATOMIC_SEQ_CST);
     while (!ctl->go)
         ;
     t0 = now_s();
     for (;;) {
         for (k = 0; k < 256; k++) {
-            const sd_key_t *key = &c->live[xorshift(&rng) % c->nlive];
+            apr_size_t at = xorshift(&rng) % c->nlive;
+            const sd_key_t *key = &c->live[at];
+            apr_array_header_t *list;
             apr_size_t len;
             sd_shm_meta_t meta;
             apr_status_t rv;
@@ -159,17 +190,28 @@ static void worker(const ctx_t *c, int op, int me, int nprocs, double secs,
                 if (rv != APR_SUCCESS)
                     die("sd_shm_replace", rv);
                 break;
-            default:
+            case OP_INSDEL:
                 key = &c->spare[spare_lo + j];
+                rv = sd_shm_create_owned(c->st, key,
+                                         &c->spare_owners[spare_lo + j],
+                                         c->rec, c->reclen, c->now, &lim,
+                                         NULL);
+                if (rv != APR_SUCCESS)
+                    die("sd_shm_create_owned", rv);
+                rv = sd_shm_remove_owned(c->st, key,
+                                         &c->spare_owners[spare_lo + j]);
+                if (rv != APR_SUCCESS)
+                    die("sd_shm_remove_owned", rv);
                 if (++j == spare_n)
                     j = 0;
-                rv = sd_shm_create(c->st, key, c->rec, c->reclen, c->now,
-                                     IDLE, MAX_AGE);
-                if (rv != APR_SUCCESS)
-                    die("sd_shm_create", rv);
-                rv = sd_shm_delete(c->st, key);
-                if (rv != APR_SUCCESS)
-                    die("sd_shm_delete", rv);
+                break;
+            default:
+                apr_pool_clear(lp);
+                rv = sd_shm_list_owner(c->st, &c->owners[at], c->now, lp,
+                                       &list);
+                if (rv != APR_SUCCESS || list->nelts != 1)
+                    die("sd_shm_list_owner", rv);
+                listed += (apr_uint64_t)list->nelts;
                 break;
             }
         }
@@ -181,6 +223,8 @@ static void worker(const ctx_t *c, int op, int me, int nprocs, double secs,
     ctl->res[me].ops = (double)ops;
     ctl->res[me].secs = t1 - t0;
     ctl->res[me].retries = (double)retries;
+    ctl->res[me].listed = (double)listed;
+    apr_pool_destroy(lp);
 }
 
 /* Operations per second of @a op with @a nprocs processes, summed. */
@@ -236,7 +280,7 @@ static void *shared_map(apr_size_t size)
 typedef struct {
     apr_uint64_t n;
     double fill_rate;
-    double ops[2][3];
+    double ops[2][NOPS];
     double retries[2];
     sd_shm_stats_t stats;
     double rec_avg;
@@ -250,6 +294,7 @@ static void bench_size(apr_uint64_t n, double secs, shared_ctl_t *ctl,
     sd_shm_t *st;
     apr_pool_t *sp, *tp;
     sd_key_t *live, *spare;
+    sd_owner_t *owners, *spare_owners;
     ctx_t c;
     void *base;
     apr_size_t size, i;
@@ -275,10 +320,12 @@ static void bench_size(apr_uint64_t n, double secs, shared_ctl_t *ctl,
 
     live = malloc(sizeof(*live) * n);
     spare = malloc(sizeof(*spare) * SPARE);
-    if (!live || !spare)
+    owners = malloc(sizeof(*owners) * n);
+    spare_owners = malloc(sizeof(*spare_owners) * SPARE);
+    if (!live || !spare || !owners || !spare_owners)
         die("malloc", APR_ENOMEM);
-    make_keys(live, n);
-    make_keys(spare, SPARE);
+    make_keys(st, live, owners, n, "live");
+    make_keys(st, spare, spare_owners, SPARE, "spare");
 
     c.now = (apr_int64_t)time(NULL);
     t0 = now_s();
@@ -287,7 +334,14 @@ static void bench_size(apr_uint64_t n, double secs, shared_ctl_t *ctl,
         apr_pool_clear(tp);
         len = make_record(tp, (unsigned)i, &rec);
         data_bytes += len;
-        rv = sd_shm_create(st, &live[i], rec, len, c.now, IDLE, MAX_AGE);
+        {
+            sd_store_limits_t lim;
+            lim.idle = IDLE;
+            lim.max_age = MAX_AGE;
+            lim.per_user = PER_USER;
+            rv = sd_shm_create_owned(st, &live[i], &owners[i], rec, len,
+                                     c.now, &lim, NULL);
+        }
         if (rv != APR_SUCCESS)
             die("filling the store", rv);
     }
@@ -299,13 +353,15 @@ static void bench_size(apr_uint64_t n, double secs, shared_ctl_t *ctl,
 
     c.st = st;
     c.live = live;
+    c.owners = owners;
     c.nlive = n;
     c.spare = spare;
+    c.spare_owners = spare_owners;
     c.nspare = SPARE;
     c.reclen = make_record(sp, 0, &rec);
     c.rec = rec;
     for (np = 1; np <= 2; np++) {
-        for (op = 0; op < 3; op++) {
+        for (op = 0; op < NOPS; op++) {
             double retries;
             r->ops[np - 1][op] = run(&c, op, np, secs, ctl, &retries);
             if (op == OP_UPDATE)
@@ -315,6 +371,8 @@ static void bench_size(apr_uint64_t n, double secs, shared_ctl_t *ctl,
     munmap(base, size);
     free(live);
     free(spare);
+    free(owners);
+    free(spare_owners);
     apr_pool_destroy(sp);
 }
 
@@ -416,19 +474,23 @@ int main(int argc, char **argv)
            "(user, role, 2 notes). Two\nprocesses share the CPUs with "
            "nothing else; the sum over the processes is shown.\n\n",
            secs);
-    printf("%10s %6s %14s %16s %16s %12s\n", "sessions", "procs", "lookup/s",
-           "lookup+update/s", "insert+delete/s", "EAGAIN");
+    printf("%10s %6s %12s %16s %16s %12s %8s\n", "sessions", "procs",
+           "lookup/s", "lookup+update/s", "insert+delete/s", "list own/s",
+           "EAGAIN");
     for (i = 0; i < nsizes; i++) {
         int np;
         for (np = 1; np <= 2; np++)
-            printf("%10lu %6d %14.0f %16.0f %16.0f %12.0f\n",
+            printf("%10lu %6d %12.0f %16.0f %16.0f %12.0f %8.0f\n",
                    (unsigned long)res[i].n, np, res[i].ops[np - 1][OP_GET],
                    res[i].ops[np - 1][OP_UPDATE],
-                   res[i].ops[np - 1][OP_INSDEL], res[i].retries[np - 1]);
+                   res[i].ops[np - 1][OP_INSDEL], res[i].ops[np - 1][OP_LIST],
+                   res[i].retries[np - 1]);
     }
-    printf("\n(insert+delete counts one create and one delete as one "
-           "operation; EAGAIN = replaces\nretried because the other process "
-           "changed the session in between.)\n");
+    printf("\n(insert+delete counts one owned create (cap %d) and one "
+           "remove as one operation;\nlist own lists the one session of a "
+           "random owner into a pool; EAGAIN = replaces\nretried because "
+           "the other process changed the session in between.)\n",
+           PER_USER);
     printf("First fill (one process, fresh memory, sd_session_make + "
            "sd_record_encode\nper record included):");
     for (i = 0; i < nsizes; i++)
@@ -458,8 +520,8 @@ int main(int argc, char **argv)
            "memory included\n"
            "  idx/cap   (segment - data memory) / capacity: index bytes per "
            "slot (header,\n"
-           "            stripes, buckets, 72-byte entries, 4-byte chunk "
-           "links)\n"
+           "            stripes, key and owner buckets, 80-byte entries, "
+           "4-byte chunk links)\n"
            "  record    average record length from sd_record_encode\n"
            "  chunks    data memory used per live session (64-byte chunks)\n"
            "  idx/live  (segment - data memory) / live sessions\n"

@@ -3,12 +3,19 @@
  * shared memory, used by every httpd process and thread at once.
  *
  * The caller (the httpd glue, or a unit test) maps the memory and hands it
- * to sd_shm_format() once, or sd_shm_attach() to reuse a segment that
- * already holds sessions (a restart). Everything in the segment is an
- * offset, so each process may map it anywhere. The table is split into
- * stripes, each with its own robust process-shared lock, entries and data
- * chunks, so operations on different sessions rarely meet, and a process
- * killed while holding a lock costs only a repair of its stripe.
+ * to sd_shm_format() once; sd_shm_attach() takes up a segment that already
+ * holds a store (one that outlived a generation of the module), and says
+ * why when it cannot. Everything in the segment is an offset, so each
+ * process may map it anywhere. The table is split into stripes, each with
+ * its own robust process-shared lock, entries and data chunks, so
+ * operations on different sessions rarely meet, and a process killed while
+ * holding a lock costs only a repair of its stripe.
+ *
+ * A session may have an owner (sd_owner_t, from sd_store.h): all sessions
+ * of one owner live in one stripe, so that listing, capping and ending
+ * them is one lock and the owner's own sessions, never a scan of the store.
+ * The caller makes that so by drawing session IDs until
+ * sd_shm_key_fits().
  *
  * Times are whole seconds passed in by the caller (@a now), so expiry is
  * testable without sleeping.
@@ -18,12 +25,15 @@
 
 #include <apr_pools.h>
 #include <apr_errno.h>
+#include <apr_tables.h>
 #include "sd_id.h"
+#include "sd_store.h"
 
 typedef struct sd_shm_t sd_shm_t;
 
 typedef enum {
-    SD_SHM_FULL_EVICT = 0,          /* drop the least recently used session */
+    SD_SHM_FULL_EVICT = 0,          /* drop the least recently used session
+                                     * of the store (see sd_shm.c) */
     SD_SHM_FULL_REFUSE = 1          /* refuse the new session */
 } sd_shm_when_full_t;
 
@@ -40,6 +50,8 @@ typedef struct {
     apr_int64_t last_access;    /* previous access, before this one */
     apr_int64_t expires;        /* when it ends if not used again */
     apr_uint32_t version;       /* changes on every sd_shm_replace() */
+    apr_uint32_t idle;          /* its idle timeout, seconds */
+    apr_uint32_t max_age;       /* its absolute timeout, seconds */
 } sd_shm_meta_t;
 
 /** Store-wide counters, summed over stripes. */
@@ -55,6 +67,7 @@ typedef struct {
     apr_uint64_t evictions;     /* live sessions dropped for room */
     apr_uint64_t refusals;      /* new sessions refused for room */
     apr_uint64_t repairs;       /* stripes repaired after a crash */
+    apr_uint64_t capped;        /* sessions ended by a per-owner cap */
     apr_uint64_t logins_ok;     /* see sd_shm_count() */
     apr_uint64_t logins_failed;
     apr_uint64_t logins_throttled;
@@ -69,11 +82,18 @@ typedef enum {
 /** Reasons a full store reports through the log callback. */
 typedef void (*sd_shm_log_fn)(void *baton, int level, const char *msg);
 
-/** Check @a p; on error *why says which value is wrong and why. */
+/**
+ * Check @a p: APR_SUCCESS for every configuration the store can honour,
+ * else APR_EINVAL and *why names the directives (SessionDemoCapacity,
+ * SessionDemoMemory, SessionDemoMaxDataSize, SessionDemoWhenFull), says
+ * what is wrong and what would work. *why is valid until the next call in
+ * the same thread.
+ */
 apr_status_t sd_shm_check_params(const sd_shm_params_t *p,
                                    const char **why);
 
-/** Bytes of shared memory a store with @a p needs. */
+/** Bytes of shared memory a store with @a p needs; 0 when
+ *  sd_shm_check_params() refuses @a p. */
 apr_size_t sd_shm_size(const sd_shm_params_t *p);
 
 /** Lay out a fresh, empty store in @a base (@a size bytes, zero-filled). */
@@ -94,10 +114,14 @@ apr_status_t sd_shm_format(apr_pool_t *pool, void *base, apr_size_t size,
  * only to segments of its own layout; one of another layout is refused
  * with SD_SHM_ELAYOUT, never guessed at.
  *
- * History: 1, the first.
+ * History: 1, the first; 2, session owners (an owner digest and owner
+ * chain links in every entry, an owner bucket table per stripe), times as
+ * 32-bit seconds and the LIVE flag inside the location word (80-byte
+ * entries), the newest LRU time, an unsorted-LRU mark and a cap counter
+ * per stripe.
  */
 #ifndef SD_SHM_LAYOUT /* a test build may pose as another layout */
-#define SD_SHM_LAYOUT 1
+#define SD_SHM_LAYOUT 2
 #endif
 
 /** sd_shm_attach(): the segment holds no store (no magic: fresh, zero, or
@@ -132,11 +156,36 @@ void sd_shm_params(const sd_shm_t *st, sd_shm_params_t *p);
 void sd_shm_set_when_full(sd_shm_t *st, sd_shm_when_full_t w);
 
 /**
- * Add a new session under @a key, ending after @a idle seconds unused or
- * @a max_age seconds in all. APR_ENOSPC when the store is full and refuses;
- * APR_EEXIST if the key is present (never, for random IDs); APR_EINVAL if
- * @a len is over max_data.
+ * Can @a key be the key of a session of @a owner? All sessions of an owner
+ * live in the stripe its digest names, and a key's stripe is fixed by its
+ * bits, so the caller draws random IDs until their key fits (any key fits
+ * a NULL or all-zero owner). The test is the low six bits of the first
+ * word of key and owner, whatever the store's size, so a session keeps its
+ * owner when it moves into a store of another size (sd_shm_migrate(),
+ * snapshots). Expected 64 draws (an SHA-256 each, well under a millisecond
+ * in all); the cost in entropy is those 6 bits of the ID's 256.
  */
+int sd_shm_key_fits(const sd_shm_t *st, const sd_key_t *key,
+                    const sd_owner_t *owner);
+
+/**
+ * Add a new session under @a key for @a owner (NULL: none), ending after
+ * @a lim->idle seconds unused or @a lim->max_age in all. When
+ * @a lim->per_user is set and the owner already has that many live
+ * sessions, its least recently used ones end first, under the same lock
+ * (never another owner's); *ended (if not NULL) says how many, also when
+ * the create itself then fails. APR_ENOSPC when the store is full and
+ * refuses; APR_EEXIST if the key is present (never, for random IDs);
+ * APR_EINVAL if @a len is over max_data, a timeout is over a year, @a now
+ * is before 1970 or past 2104, or @a key does not fit @a owner.
+ */
+apr_status_t sd_shm_create_owned(sd_shm_t *st, const sd_key_t *key,
+                                   const sd_owner_t *owner, const void *data,
+                                   apr_size_t len, apr_int64_t now,
+                                   const sd_store_limits_t *lim,
+                                   apr_uint32_t *ended);
+
+/** sd_shm_create_owned() of a session with no owner and no cap. */
 apr_status_t sd_shm_create(sd_shm_t *st, const sd_key_t *key,
                              const void *data, apr_size_t len,
                              apr_int64_t now, apr_uint32_t idle,
@@ -163,14 +212,39 @@ apr_status_t sd_shm_replace(sd_shm_t *st, const sd_key_t *key,
                               apr_uint32_t version, const void *data,
                               apr_size_t len, apr_int64_t now);
 
-/** Remove @a key. APR_NOTFOUND if it was not there. */
+/** Remove @a key; when @a owner is not NULL, only if the session is that
+ *  owner's (an all-zero @a owner: only if it has none). APR_NOTFOUND if
+ *  there was no such session, or it is someone else's. */
+apr_status_t sd_shm_remove_owned(sd_shm_t *st, const sd_key_t *key,
+                                   const sd_owner_t *owner);
+
+/** Remove @a key, whoever's it is. APR_NOTFOUND if it was not there. */
 apr_status_t sd_shm_delete(sd_shm_t *st, const sd_key_t *key);
+
+/**
+ * The live sessions of @a owner as sd_store_entry_t (key: its stored
+ * part; record: a copy from @a pool, NUL-terminated beyond len), most
+ * recently used first. Sessions found ended are removed, not listed. One
+ * stripe lock; the work is the owner's own sessions plus the few other
+ * owners sharing its chain. APR_EINVAL (and an empty array) for a NULL or
+ * all-zero owner.
+ */
+apr_status_t sd_shm_list_owner(sd_shm_t *st, const sd_owner_t *owner,
+                                 apr_int64_t now, apr_pool_t *pool,
+                                 apr_array_header_t **entries);
+
+/** End every session of @a owner ("log out everywhere"); *ended says how
+ *  many. One stripe lock, as sd_shm_list_owner(). APR_EINVAL for a NULL or
+ *  all-zero owner. */
+apr_status_t sd_shm_end_owner(sd_shm_t *st, const sd_owner_t *owner,
+                                apr_uint64_t *ended);
 
 /**
  * Remove every session whose record @a match accepts; returns how many.
  * This visits the whole store, one stripe lock at a time, so it is for
- * rare actions ("log out everywhere"), never the request path. @a match
- * runs under a stripe lock and must be quick.
+ * rare actions on sessions without an owner, never the request path (for
+ * "log out everywhere", sd_shm_end_owner()). @a match runs under a stripe
+ * lock and must be quick.
  */
 typedef int (*sd_shm_match_fn)(void *baton, const void *data,
                                  apr_size_t len);
@@ -198,8 +272,9 @@ void sd_shm_set_evict_hook(sd_shm_t *st, sd_shm_evict_fn fn,
 void sd_shm_set_log(sd_shm_t *st, sd_shm_log_fn fn, void *baton);
 
 /**
- * Check every invariant of the segment (chains, lists, counts, chunk
- * ownership), taking each stripe lock in turn. APR_SUCCESS, or APR_EGENERAL
+ * Check every invariant of the segment (key and owner chains, LRU and free
+ * lists, counts, chunk ownership, every owned session in its owner's
+ * stripe), taking each stripe lock in turn. APR_SUCCESS, or APR_EGENERAL
  * with the first broken invariant in @a why.
  */
 apr_status_t sd_shm_validate(sd_shm_t *st, char *why, apr_size_t whylen);
@@ -213,10 +288,22 @@ apr_status_t sd_shm_validate(sd_shm_t *st, char *why, apr_size_t whylen);
 #define SD_SHM_KEY_BYTES 16
 
 /**
- * Call @a fn for every live session (used to move sessions into a store of
- * another size, and to write snapshots). Stops early when @a fn returns
- * non-zero.
+ * Call @a fn for every live session with its owner (NULL for none), one
+ * stripe at a time, each stripe's least recently used first, with that
+ * stripe's lock held (so @a fn must not call into the store). Used to
+ * write snapshots. Stops early when @a fn returns non-zero.
  */
+typedef int (*sd_shm_visit_owned_fn)(void *baton, const sd_key_t *key,
+                                       const sd_owner_t *owner,
+                                       const void *data, apr_size_t len,
+                                       apr_int64_t created,
+                                       apr_int64_t last_access,
+                                       apr_uint32_t idle,
+                                       apr_uint32_t max_age);
+void sd_shm_foreach_owned(sd_shm_t *st, sd_shm_visit_owned_fn fn,
+                            void *baton);
+
+/** sd_shm_foreach_owned() for callers that do not keep owners. */
 typedef int (*sd_shm_visit_fn)(void *baton, const sd_key_t *key,
                                  const void *data, apr_size_t len,
                                  apr_int64_t created, apr_int64_t last_access,
@@ -224,18 +311,30 @@ typedef int (*sd_shm_visit_fn)(void *baton, const sd_key_t *key,
 void sd_shm_foreach(sd_shm_t *st, sd_shm_visit_fn fn, void *baton);
 
 /**
- * Move every live session of @a from into @a to (a store of another size),
- * least recently used first, so that a smaller @a to under "evict" keeps
- * the most recently used ones. Returns how many sessions @a to holds
- * afterwards. Needs 16 bytes of heap per live session for the ordering.
+ * Move every live session of @a from into @a to (a store of another size,
+ * same layout), owners included, least recently used first, so that a
+ * smaller @a to under "evict" keeps the most recently used ones. Returns
+ * how many sessions @a to holds afterwards. Needs 16 bytes of heap per
+ * live session for the ordering.
  */
 apr_uint64_t sd_shm_migrate(sd_shm_t *from, sd_shm_t *to,
                               apr_int64_t now);
 
-/** Insert a session with its times as they were (restore/migration).
- *  APR_NOTFOUND if it has ended by @a now; APR_EINVAL for impossible times
- *  (before 1970, last access before creation or a day past @a now) or
- *  timeouts over a year (more than any directive allows). */
+/** Insert a session of @a owner (NULL: none) with its times as they were
+ *  (snapshots, migration); no per-owner cap applies. APR_NOTFOUND if it
+ *  has ended by @a now; APR_EINVAL for impossible times (before 1970 or
+ *  past 2104, last access before creation or a day past @a now), timeouts
+ *  over a year (more than any directive allows), or a key that does not
+ *  fit the owner. */
+apr_status_t sd_shm_restore_owned(sd_shm_t *st, const sd_key_t *key,
+                                    const sd_owner_t *owner,
+                                    const void *data, apr_size_t len,
+                                    apr_int64_t created,
+                                    apr_int64_t last_access,
+                                    apr_uint32_t idle, apr_uint32_t max_age,
+                                    apr_int64_t now);
+
+/** sd_shm_restore_owned() of a session with no owner. */
 apr_status_t sd_shm_restore(sd_shm_t *st, const sd_key_t *key,
                               const void *data, apr_size_t len,
                               apr_int64_t created, apr_int64_t last_access,

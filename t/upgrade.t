@@ -31,7 +31,7 @@ chmod 0755, $dir, $so;
 
 my $h = SDemo::Httpd->new(name => 'upgrade', mpm => 'event', module => $so);
 ok($h->start, 'httpd with this build') or BAIL_OUT($h->why);
-expect_log(qr/SDEMO00207: the session store kept from before the restart has layout 1 and this build reads layout 99/,
+expect_log(qr/SDEMO00207: the session store kept from before the restart has layout 2 and this build reads layout 99/,
            'the module is upgraded on purpose', 'upgrade');
 
 my $c = SDemo::Client->new(base => $h->base);
@@ -48,7 +48,7 @@ ok($h->graceful, 'graceful restart onto a build with another store layout') or d
 
 my $res = $c->get('/dashboard');
 is($res->code, 303, 'the old session is not read by the new layout: anonymous');
-like($h->tail_error_log(200), qr/SDEMO00207: .*layout 1 and this build reads layout 99.*starting with an empty store/,
+like($h->tail_error_log(200), qr/SDEMO00207: .*layout 2 and this build reads layout 99.*starting with an empty store/,
      'one log line says the store started empty, and why');
 my $n = SDemo::Client->new(base => $h->base);
 is($n->login('admin', 'secret')->code, 303, 'a new login works with the new build');

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sd_sha256.h"
 #include "sd_shm.h"
@@ -22,6 +23,27 @@ static void key_n(sd_key_t *k, const char *tag, int n)
     char s[64];
     int l = snprintf(s, sizeof s, "%s-%d", tag, n);
     sd_sha256(s, (apr_size_t)l, k->b);
+}
+
+/* An owner digest from a tag and a number (the glue's sd_owner() is a
+ * digest too; the store only compares them). */
+static inline void owner_n(sd_owner_t *o, const char *tag, int n)
+{
+    unsigned char d[32];
+    char s[64];
+    int l = snprintf(s, sizeof s, "owner-%s-%d", tag, n);
+    sd_sha256(s, (apr_size_t)l, d);
+    memcpy(o->b, d, sizeof(o->b));
+}
+
+/* The next key_n(tag, *n), *n + 1, ... that fits @a owner, the way the
+ * glue draws IDs until one fits; *n moves past it. */
+static inline void fitting_key(sd_shm_t *st, sd_key_t *k, const char *tag, int *n,
+                        const sd_owner_t *owner)
+{
+    do {
+        key_n(k, tag, (*n)++);
+    } while (!sd_shm_key_fits(st, k, owner));
 }
 
 static sd_shm_params_t params(apr_uint64_t cap, apr_uint64_t mem,

@@ -1,20 +1,26 @@
 /*
  * The shared-memory session store: the single-process contract first
- * (create, get, replace, delete, expiry with injected time, full-store
- * policies, memory reuse, statistics, attach, foreach, restore, parameter
- * checks), then real processes on one anonymous apr_shm segment: lost-update
- * freedom under optimistic concurrency, random churn, and recovery from a
- * process killed inside a critical section at every fault point.
+ * (parameter checks, create, get, replace, delete, expiry with injected
+ * time, full-store policies, memory reuse, statistics, attach and layout
+ * versions, foreach, restore, migrate, eviction across stripes, owners and
+ * the per-owner cap), then real processes on one anonymous apr_shm segment:
+ * lost-update freedom under optimistic concurrency, random churn, eviction
+ * and the per-owner cap under concurrent creates, and recovery from a
+ * process killed inside a critical section at every fault point, in a
+ * store of one stripe and one of several.
  *
- * Stores with a capacity of a few hundred sessions or less are used where
- * the exact LRU order matters: the store decides "full" and "least recently
- * used" per stripe, and such small stores have a single stripe.
+ * The exact LRU order is checked both in stores of a few hundred sessions
+ * (one stripe) and in stores of several stripes: a store full by its
+ * capacity evicts the least recently used session of the whole store.
+ * Memory, though, is each stripe's own, so the memory-full tests use
+ * one-stripe stores.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -151,6 +157,32 @@ static int validate_ok(sd_shm_t *st, const char *what)
         return 0;
     }
     return 1;
+}
+
+/* Create a session of owner @a o with a cap of @a per_user. */
+static apr_status_t put_owned(sd_shm_t *st, const sd_key_t *k,
+                              const sd_owner_t *o, apr_size_t len,
+                              apr_uint32_t salt, apr_int64_t now,
+                              apr_uint32_t per_user, apr_uint32_t *ended)
+{
+    unsigned char buf[4096];
+    sd_store_limits_t lim;
+    lim.idle = 1800;
+    lim.max_age = 28800;
+    lim.per_user = per_user;
+    fill(buf, len, k, salt);
+    return sd_shm_create_owned(st, k, o, buf, len, now, &lim, ended);
+}
+
+static int nlisted(sd_shm_t *st, const sd_owner_t *o, apr_int64_t now)
+{
+    apr_array_header_t *a = NULL;
+    apr_pool_t *p;
+    int n;
+    apr_pool_create(&p, pool);
+    n = sd_shm_list_owner(st, o, now, p, &a) == APR_SUCCESS ? a->nelts : -1;
+    apr_pool_destroy(p);
+    return n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1534,12 +1566,18 @@ static void kill_hook(int point)
 }
 
 /* What the doomed child does: every kind of change, including evictions
- * of the parent's "victim" sessions. */
+ * of the parent's "victim" sessions (from another stripe, when there are
+ * several), a restore that leaves an LRU list to be sorted, and the owner
+ * operations: creates at a cap, a list, removes and "log out
+ * everywhere". */
 static void crash_child_ops(sd_shm_t *st)
 {
     sd_key_t k;
     sd_shm_meta_t m;
-    int i;
+    sd_owner_t o, other;
+    apr_array_header_t *list;
+    apr_uint64_t ended;
+    int i, n = 0;
 
     for (i = 0; i < 5; i++) {
         key_n(&k, "child", i);
@@ -1562,27 +1600,49 @@ static void crash_child_ops(sd_shm_t *st)
         key_n(&k, "child", i);
         sd_shm_delete(st, &k);
     }
+    /* An old session restored at the head: its stripe needs a sort before
+     * the next eviction trusts its tail. */
+    key_n(&k, "child-restored", 0);
+    sd_shm_restore(st, &k, "old", 3, T0 - 5000, T0 - 5000, 28800, 28800,
+                   T0 + 13);
     /* Fill up: the store evicts its least recently used (the victims). */
     for (i = 5; i < 45; i++) {
         key_n(&k, "child", i);
         put(st, &k, 100, 4, T0 + 14, 1800, 28800);
     }
+    /* One user: 5 logins with a cap of 2, a list, removes, the end. */
+    owner_n(&o, "crash", 1);
+    owner_n(&other, "crash", 2);
+    for (i = 0; i < 5; i++) {
+        fitting_key(st, &k, "child-owned", &n, &o);
+        put_owned(st, &k, &o, 200, 5, T0 + 15 + i, 2, NULL);
+    }
+    list = NULL;
+    sd_shm_list_owner(st, &o, T0 + 20, pool, &list);
+    sd_shm_remove_owned(st, &k, &other);
+    sd_shm_remove_owned(st, &k, &o);
+    fitting_key(st, &k, "child-owned", &n, &o);
+    put_owned(st, &k, &o, 200, 5, T0 + 21, 0, NULL);
+    sd_shm_end_owner(st, &o, &ended);
 }
 
-#define CRASH_CAP 64
-#define NVICTIMS 20
 #define NSTABLE 10
 
-static void test_crash(void)
+/* A store of @a cap sessions (one stripe for 64, several for more),
+ * filled with @a nvictims sessions older than the child's and NSTABLE
+ * that nobody but the parent touches; the child is killed at each fault
+ * point in turn. */
+static void test_crash(apr_uint64_t cap, apr_uint64_t mem, int nvictims)
 {
     apr_shm_t *shm = NULL;
-    sd_shm_params_t p = params(CRASH_CAP, 64 << 10, 1024, SD_SHM_FULL_EVICT);
+    sd_shm_params_t p = params(cap, mem, 1024, SD_SHM_FULL_EVICT);
     apr_size_t size = sd_shm_size(&p);
     sd_shm_t *st = NULL;
     sd_key_t k;
     int point, kills = 0, hangs_or_bad = 0, lost = 0, invalid = 0;
     int fresh_bad = 0, repairs_bad = 0;
 
+    memset(points_seen, 0, sizeof points_seen);
     if (apr_shm_create(&shm, size, NULL, pool) != APR_SUCCESS) {
         ok(0, "crash: shared memory");
         return;
@@ -1601,11 +1661,12 @@ static void test_crash(void)
             ok(0, "crash: format");
             return;
         }
-        /* Oldest first: victims the child may evict, then the sessions
-         * nobody but the parent touches. */
-        for (i = 0; i < NVICTIMS; i++) {
+        /* Oldest first: victims the child may evict (each a second apart,
+         * so that the oldest moves from stripe to stripe), then the
+         * sessions nobody but the parent touches. */
+        for (i = 0; i < nvictims; i++) {
             key_n(&k, "victim", i);
-            put(st, &k, 200, 7, T0, 1800, 28800);
+            put(st, &k, 200, 7, T0 - nvictims + i, 28800, 28800);
         }
         for (i = 0; i < NSTABLE; i++) {
             key_n(&k, "stable", i);
@@ -1659,14 +1720,17 @@ static void test_crash(void)
                  (unsigned long long)s.repairs);
         }
 
-        /* A fresh process can use the store too. */
+        /* A fresh process can use the store too, owners included. */
         tap_flush();
         pid = fork();
         if (pid == 0) {
             sd_key_t f;
             sd_shm_meta_t m;
+            sd_owner_t o;
+            int n = 0;
             alarm(10);
             key_n(&f, "fresh", point);
+            owner_n(&o, "crash", 1);
             if (put(st, &f, 500, 5, T0 + 30, 1800, 28800) != APR_SUCCESS ||
                 !has(st, &f, T0 + 31, 5) ||
                 sd_shm_get(st, &f, T0 + 32, NULL, 0, NULL, &m) !=
@@ -1675,6 +1739,12 @@ static void test_crash(void)
                 !has(st, &f, T0 + 34, 6) ||
                 sd_shm_delete(st, &f) != APR_SUCCESS) {
                 _exit(1);
+            }
+            fitting_key(st, &f, "fresh-owned", &n, &o);
+            if (put_owned(st, &f, &o, 100, 7, T0 + 35, 1, NULL) !=
+                    APR_SUCCESS ||
+                nlisted(st, &o, T0 + 36) != 1) {
+                _exit(2);
             }
             _exit(0);
         }
@@ -1699,19 +1769,37 @@ static void test_crash(void)
                              " %d", i);
             }
         }
-        diag("fault points that killed the child:%s", seen);
+        diag("capacity %d: fault points that killed the child:%s", (int)cap,
+             seen);
     }
     ok(kills >= 5,
-       "crash: the child was killed inside the store at %d"
+       "crash, capacity %d: the child was killed inside the store at %d"
        " fault points",
-       kills);
-    is_int(hangs_or_bad, 0, "crash: every other child finished normally");
-    is_int(invalid, 0, "crash: validate passes after every kill");
-    is_int(lost, 0, "crash: sessions the child never touched are intact");
-    is_int(repairs_bad, 0, "crash: one repair counted per kill, none else");
+       (int)cap, kills);
+    if (cap > 1024) {
+        /* Several stripes: the owner chains (link, unlink, cap), the
+         * cross-stripe eviction and the LRU sort were all interrupted. */
+        ok(points_seen[24] && points_seen[25] && points_seen[26] &&
+               points_seen[27] && points_seen[31] && points_seen[32],
+           "crash, capacity %d: killed inside owner chain changes, the cap, "
+           "a cross-stripe eviction and an LRU sort",
+           (int)cap);
+    }
+    is_int(hangs_or_bad, 0, "crash, capacity %d: every other child finished "
+                            "normally",
+           (int)cap);
+    is_int(invalid, 0, "crash, capacity %d: validate passes after every kill",
+           (int)cap);
+    is_int(lost, 0, "crash, capacity %d: sessions the child never touched "
+                    "are intact",
+           (int)cap);
+    is_int(repairs_bad, 0, "crash, capacity %d: one repair counted per kill, "
+                           "none else",
+           (int)cap);
     is_int(fresh_bad, 0,
-           "crash: a fresh process can use the store after"
-           " every kill");
+           "crash, capacity %d: a fresh process can use the store after"
+           " every kill",
+           (int)cap);
     apr_shm_destroy(shm);
 }
 
@@ -1847,6 +1935,534 @@ static void test_evict_hook(void)
     validate_ok(st, "evict hook");
 }
 
+/* ------------------------------------------------------------------ */
+/* Eviction across stripes                                             */
+/* ------------------------------------------------------------------ */
+
+/* The bug report: 10,000 sessions in 8 stripes, 200 of them idle for five
+ * minutes, then 10,000 new logins. A full store must drop the idle ones
+ * first, and then the oldest of the new ones, whatever stripe they are in:
+ * no new session may go while an older one remains. */
+static void test_evict_global_report(void)
+{
+    sd_shm_t *st = heap_store(10000, 10000 * 256, 1024, SD_SHM_FULL_EVICT,
+                              NULL, NULL);
+    sd_key_t k;
+    int i, old_left = 0, new_kept = 0;
+    unsigned char data[100];
+    sd_shm_stats_t s;
+
+    memset(data, 'n', sizeof data);
+    for (i = 0; i < 200; i++) {
+        key_n(&k, "idle", i);
+        sd_shm_create(st, &k, data, sizeof data, T0, 3600, 28800);
+    }
+    for (i = 0; i < 10000; i++) {
+        key_n(&k, "login", i);
+        sd_shm_create(st, &k, data, sizeof data, T0 + 300 + i / 100, 3600,
+                      28800);
+    }
+    for (i = 0; i < 200; i++) {
+        key_n(&k, "idle", i);
+        old_left += sd_shm_get(st, &k, T0 + 400, NULL, 0, NULL, NULL) ==
+                    APR_SUCCESS;
+    }
+    for (i = 0; i < 10000; i++) {
+        key_n(&k, "login", i);
+        new_kept += sd_shm_get(st, &k, T0 + 400, NULL, 0, NULL, NULL) ==
+                    APR_SUCCESS;
+    }
+    s = stats(st);
+    is_int(old_left, 0, "8 stripes, 200 idle + 10000 new logins: every "
+                        "idle session was evicted");
+    is_int(new_kept, 10000, "... and no new one (all 10000 kept)");
+    is_int((long long)s.evictions, 200, "... 200 evictions in all");
+    validate_ok(st, "global eviction, bug report");
+}
+
+/* Exactly the oldest go: 8192 sessions over 128 seconds fill 8 stripes,
+ * 4096 newer ones evict exactly the first 64 seconds' worth. */
+static void test_evict_global_exact(void)
+{
+    sd_shm_t *st = heap_store(8192, 8192 * 256, 1024, SD_SHM_FULL_EVICT,
+                              NULL, NULL);
+    sd_key_t k;
+    int i, wrong = 0;
+    unsigned char data[100];
+
+    memset(data, 'o', sizeof data);
+    for (i = 0; i < 8192; i++) {
+        key_n(&k, "exact-old", i);
+        sd_shm_create(st, &k, data, sizeof data, T0 + i / 64, 3600, 28800);
+    }
+    for (i = 0; i < 4096; i++) {
+        key_n(&k, "exact-new", i);
+        wrong += sd_shm_create(st, &k, data, sizeof data, T0 + 1000 + i / 64,
+                               3600, 28800) != APR_SUCCESS;
+    }
+    for (i = 0; i < 8192; i++) {
+        apr_status_t rv;
+        key_n(&k, "exact-old", i);
+        rv = sd_shm_get(st, &k, T0 + 2000, NULL, 0, NULL, NULL);
+        wrong += i < 4096 ? rv != APR_NOTFOUND : rv != APR_SUCCESS;
+    }
+    is_int(wrong, 0, "8 stripes full: 4096 new sessions evicted exactly the "
+                     "4096 least recently used, across stripes");
+    validate_ok(st, "exact global eviction");
+}
+
+/* Restored sessions arrive in any order (a snapshot of a store with more
+ * stripes): a stripe whose LRU list they left out of order is sorted
+ * before its tail is trusted. Restored newest first, every list is
+ * upside down. */
+static void test_evict_after_restore(void)
+{
+    sd_shm_t *st = heap_store(8192, 8192 * 256, 1024, SD_SHM_FULL_EVICT,
+                              NULL, NULL);
+    sd_key_t k;
+    int i, wrong = 0;
+    unsigned char data[100];
+
+    memset(data, 'r', sizeof data);
+    for (i = 8191; i >= 0; i--) {
+        key_n(&k, "restored", i);
+        sd_shm_restore(st, &k, data, sizeof data, T0 + i / 64, T0 + i / 64,
+                       3600, 28800, T0 + 200);
+    }
+    for (i = 0; i < 4096; i++) {
+        key_n(&k, "after-restore", i);
+        sd_shm_create(st, &k, data, sizeof data, T0 + 1000, 3600, 28800);
+    }
+    for (i = 0; i < 8192; i++) {
+        apr_status_t rv;
+        key_n(&k, "restored", i);
+        rv = sd_shm_get(st, &k, T0 + 1001, NULL, 0, NULL, NULL);
+        wrong += i < 4096 ? rv != APR_NOTFOUND : rv != APR_SUCCESS;
+    }
+    is_int(wrong, 0, "after restoring newest first, eviction still takes "
+                     "exactly the least recently used");
+    validate_ok(st, "eviction after an out-of-order restore");
+
+    /* A session saved by a clock an hour ahead: still loaded (it has not
+     * ended), kept as the newest, and the order of the others holds. */
+    st = heap_store(8192, 8192 * 256, 1024, SD_SHM_FULL_EVICT, NULL, NULL);
+    for (i = 0; i < 8192; i++) {
+        key_n(&k, "ahead-old", i);
+        sd_shm_create(st, &k, data, sizeof data, T0 + i / 64, 3600, 28800);
+    }
+    for (i = 0, wrong = 0; i < 64; i++) {
+        key_n(&k, "ahead", i);
+        wrong += sd_shm_restore(st, &k, data, sizeof data, T0 + 100,
+                                T0 + 100 + 3600, 1800, 200,
+                                T0 + 150) != APR_SUCCESS;
+    }
+    is_int(wrong, 0, "restore of sessions last used an hour ahead of now, "
+                     "past created + max_age but not ended: accepted");
+    for (i = 0; i < 4032; i++) {
+        key_n(&k, "ahead-new", i);
+        sd_shm_create(st, &k, data, sizeof data, T0 + 160 + i / 64, 3600,
+                      28800);
+    }
+    for (i = 0, wrong = 0; i < 8192; i++) {
+        apr_status_t rv;
+        key_n(&k, "ahead-old", i);
+        rv = sd_shm_get(st, &k, T0 + 230, NULL, 0, NULL, NULL);
+        wrong += i < 4096 ? rv != APR_NOTFOUND : rv != APR_SUCCESS;
+    }
+    for (i = 0; i < 64; i++) {
+        key_n(&k, "ahead", i);
+        wrong += sd_shm_get(st, &k, T0 + 230, NULL, 0, NULL, NULL) !=
+                 APR_SUCCESS;
+    }
+    is_int(wrong, 0, "... they are kept, and exactly the 4096 least "
+                     "recently used of the others go");
+    validate_ok(st, "eviction after a restore from a clock ahead");
+}
+
+/* The same across processes: 4 children create 1024 new sessions each at
+ * once on a full 8-stripe store; exactly the 4096 oldest go, no new one,
+ * and the store is whole. */
+static void test_evict_global_processes(void)
+{
+    apr_shm_t *shm = NULL;
+    sd_shm_t *st = shm_store(&shm, 8192, 8192 * 256, 1024, SD_SHM_FULL_EVICT);
+    pid_t pids[NCHILD];
+    sd_key_t k;
+    int i, c, bad, wrong = 0, new_kept = 0;
+    unsigned char data[100];
+
+    if (!ok(st != NULL, "global eviction: a shared 8-stripe store")) {
+        return;
+    }
+    memset(data, 'p', sizeof data);
+    for (i = 0; i < 8192; i++) {
+        key_n(&k, "proc-old", i);
+        sd_shm_create(st, &k, data, sizeof data, T0 + i / 64, 3600, 28800);
+    }
+    tap_flush();
+    for (c = 0; c < NCHILD; c++) {
+        pids[c] = fork();
+        if (pids[c] == 0) {
+            int j, fails = 0;
+            alarm(60);
+            for (j = 0; j < 1024; j++) {
+                key_n(&k, "proc-new", c * 1024 + j);
+                fails += sd_shm_create(st, &k, data, sizeof data,
+                                       T0 + 1000 + j, 3600, 28800) !=
+                         APR_SUCCESS;
+            }
+            _exit(fails ? 1 : 0);
+        }
+    }
+    bad = wait_all(pids, NCHILD, NULL);
+    is_int(bad, 0, "%d children created 1024 sessions each on a full store",
+           NCHILD);
+    for (i = 0; i < 8192; i++) {
+        apr_status_t rv;
+        key_n(&k, "proc-old", i);
+        rv = sd_shm_get(st, &k, T0 + 2000, NULL, 0, NULL, NULL);
+        wrong += i < 4096 ? rv != APR_NOTFOUND : rv != APR_SUCCESS;
+    }
+    for (i = 0; i < NCHILD * 1024; i++) {
+        key_n(&k, "proc-new", i);
+        new_kept += sd_shm_get(st, &k, T0 + 2000, NULL, 0, NULL, NULL) ==
+                    APR_SUCCESS;
+    }
+    is_int(wrong, 0, "... exactly the 4096 oldest sessions were evicted");
+    is_int(new_kept, NCHILD * 1024, "... and every new one kept");
+    validate_ok(st, "global eviction across processes");
+    apr_shm_destroy(shm);
+}
+
+/* ------------------------------------------------------------------ */
+/* Owners                                                              */
+/* ------------------------------------------------------------------ */
+
+static void test_key_fits(void)
+{
+    sd_shm_t *one = heap_store(100, 64 << 10, 1024, SD_SHM_FULL_EVICT, NULL,
+                               NULL);
+    sd_shm_t *many = heap_store(200000, 64 << 20, 1024, SD_SHM_FULL_EVICT,
+                                NULL, NULL);
+    sd_owner_t o, zero;
+    sd_key_t k;
+    int i, fit = 0, n = 0;
+    unsigned char rec[10] = "0123456789";
+    sd_store_limits_t lim = {1800, 28800, 0};
+    apr_uint32_t ended = 99;
+
+    owner_n(&o, "fits", 1);
+    memset(&zero, 0, sizeof zero);
+    key_n(&k, "fits", 0);
+    ok(sd_shm_key_fits(one, &k, NULL) && sd_shm_key_fits(one, &k, &zero),
+       "any key fits no owner");
+    for (i = 0; i < 6400; i++) {
+        key_n(&k, "fits", i);
+        fit += sd_shm_key_fits(many, &k, &o);
+    }
+    ok(fit > 50 && fit < 160, "about 1 key in 64 fits an owner (%d of 6400): "
+                              "6 bits of the ID's entropy",
+       fit);
+    do {
+        key_n(&k, "unfit", n++);
+    } while (sd_shm_key_fits(many, &k, &o));
+    is_int(sd_shm_create_owned(many, &k, &o, rec, sizeof rec, T0, &lim,
+                               &ended),
+           APR_EINVAL, "create with a key that does not fit its owner: "
+                       "APR_EINVAL");
+    is_int(ended, 0, "... *ended is 0");
+    is_int(sd_shm_get(many, &k, T0, NULL, 0, NULL, NULL), APR_NOTFOUND,
+           "... and nothing stored");
+    /* The fit is the same in a store of 1 and of 64 stripes: an owned
+     * session moves between them with its owner. */
+    n = 0;
+    fitting_key(one, &k, "fits-move", &n, &o);
+    is_int(sd_shm_create_owned(one, &k, &o, rec, sizeof rec, T0, &lim, NULL),
+           APR_SUCCESS, "a fitting key in a 1-stripe store");
+    is_int((long long)sd_shm_migrate(one, many, T0 + 1), 1,
+           "migrate it into a 64-stripe store");
+    is_int(nlisted(many, &o, T0 + 2), 1, "... where it is still its owner's");
+    validate_ok(many, "key fits");
+}
+
+static void test_owner_ops(void)
+{
+    sd_shm_t *st = heap_store(20000, 8 << 20, 2048, SD_SHM_FULL_EVICT, NULL,
+                              NULL);
+    sd_owner_t A, B, C, zero;
+    sd_key_t ka[6], kb[3], ku[10];
+    int i, n = 0, okrec = 1;
+    apr_array_header_t *list = NULL;
+    apr_pool_t *p;
+    apr_uint64_t ended = 0;
+    sd_shm_meta_t m;
+    sd_shm_stats_t s0;
+
+    owner_n(&A, "ops", 1);
+    owner_n(&B, "ops", 2);
+    owner_n(&C, "ops", 3);
+    memset(&zero, 0, sizeof zero);
+    for (i = 0; i < 6; i++) {
+        fitting_key(st, &ka[i], "ops-a", &n, &A);
+        put_owned(st, &ka[i], &A, (apr_size_t)(100 + i * 300), (apr_uint32_t)i,
+                  T0 + i, 0, NULL);
+    }
+    for (i = 0; i < 3; i++) {
+        fitting_key(st, &kb[i], "ops-b", &n, &B);
+        put_owned(st, &kb[i], &B, 50, 100 + (apr_uint32_t)i, T0, 0, NULL);
+    }
+    for (i = 0; i < 10; i++) {
+        key_n(&ku[i], "ops-u", i);
+        put(st, &ku[i], 60, 200 + (apr_uint32_t)i, T0, 1800, 28800);
+    }
+    /* Use order of A now, most recent first: a2, a5, a4, a3, a1, a0. */
+    sd_shm_get(st, &ka[2], T0 + 10, NULL, 0, NULL, &m);
+    ok(m.idle == 1800 && m.max_age == 28800, "get tells the timeouts");
+
+    apr_pool_create(&p, pool);
+    is_int(sd_shm_list_owner(st, &A, T0 + 11, p, &list), APR_SUCCESS,
+           "list A's sessions");
+    is_int(list->nelts, 6, "... all 6 of them, no one else's");
+    if (list->nelts == 6) {
+        static const int order[6] = {2, 5, 4, 3, 1, 0};
+        sd_store_entry_t *e = (sd_store_entry_t *)list->elts;
+        int in_order = 1, times = 1;
+        for (i = 0; i < 6; i++) {
+            const sd_key_t *want = &ka[order[i]];
+            in_order &= memcmp(e[i].key.b, want->b, SD_SHM_KEY_BYTES) == 0;
+            okrec &= e[i].len == (apr_size_t)(100 + order[i] * 300) &&
+                     check_fill((const unsigned char *)e[i].record, e[i].len,
+                                want, NULL);
+            times &= e[i].created == T0 + order[i] &&
+                     e[i].last_access == (order[i] == 2 ? T0 + 10
+                                                        : T0 + order[i]) &&
+                     e[i].expires == e[i].last_access + 1800;
+        }
+        ok(in_order, "... most recently used first");
+        ok(okrec, "... each with a whole copy of its record");
+        ok(times, "... and its created, last access and expiry times");
+    }
+    else {
+        skip(3, "list has the wrong size");
+    }
+    is_int(nlisted(st, &C, T0 + 11), 0, "an owner with no sessions: none");
+    is_int(sd_shm_list_owner(st, NULL, T0 + 11, p, &list), APR_EINVAL,
+           "list of no owner: APR_EINVAL");
+    ok(list != NULL && list->nelts == 0, "... with an empty list");
+    apr_pool_destroy(p);
+
+    /* A session past its idle timeout is not listed, and is removed. */
+    for (i = 0; i < 3; i++) {
+        sd_shm_get(st, &kb[i], T0 + 1000, NULL, 0, NULL, NULL);
+    }
+    for (i = 0; i < 10; i++) {
+        sd_shm_get(st, &ku[i], T0 + 1000, NULL, 0, NULL, NULL);
+    }
+    s0 = stats(st);
+    sd_shm_get(st, &ka[5], T0 + 1000, NULL, 0, NULL, NULL);
+    sd_shm_get(st, &ka[4], T0 + 1000, NULL, 0, NULL, NULL);
+    sd_shm_get(st, &ka[3], T0 + 1000, NULL, 0, NULL, NULL);
+    sd_shm_get(st, &ka[2], T0 + 1000, NULL, 0, NULL, NULL);
+    is_int(nlisted(st, &A, T0 + 1802), 4,
+           "a0 and a1 idle past their timeout: 4 listed");
+    is_int((long long)(stats(st).expirations - s0.expirations), 2,
+           "... and the 2 ended ones removed");
+
+    is_int(sd_shm_remove_owned(st, &ka[2], &B), APR_NOTFOUND,
+           "remove A's session as B: APR_NOTFOUND");
+    ok(has(st, &ka[2], T0 + 1803, 2), "... and it is still there");
+    is_int(sd_shm_remove_owned(st, &ku[1], &A), APR_NOTFOUND,
+           "remove a session without owner as A: APR_NOTFOUND");
+    is_int(sd_shm_remove_owned(st, &ka[2], &A), APR_SUCCESS,
+           "remove A's session as A");
+    is_int(sd_shm_get(st, &ka[2], T0 + 1803, NULL, 0, NULL, NULL),
+           APR_NOTFOUND, "... gone");
+    is_int(sd_shm_remove_owned(st, &ku[1], &zero), APR_SUCCESS,
+           "remove a session without owner as 'no owner'");
+    is_int(sd_shm_remove_owned(st, &ku[2], NULL), APR_SUCCESS,
+           "remove with no owner given: anyone's");
+    validate_ok(st, "owner removes");
+
+    is_int(sd_shm_end_owner(st, &A, &ended), APR_SUCCESS, "end A everywhere");
+    is_int((long long)ended, 3, "... 3 sessions ended");
+    is_int(nlisted(st, &A, T0 + 1804), 0, "... none left");
+    is_int(nlisted(st, &B, T0 + 1804), 3, "B's 3 untouched");
+    for (i = 3, n = 0; i < 10; i++) {
+        n += sd_shm_get(st, &ku[i], T0 + 1804, NULL, 0, NULL, NULL) ==
+             APR_SUCCESS;
+    }
+    is_int(n, 7, "the 7 sessions without owner untouched");
+    is_int(sd_shm_end_owner(st, &A, &ended), APR_SUCCESS,
+           "end A again: success");
+    is_int((long long)ended, 0, "... 0 ended");
+    is_int(sd_shm_end_owner(st, &zero, &ended), APR_EINVAL,
+           "end of no owner: APR_EINVAL");
+    validate_ok(st, "owner operations");
+}
+
+/* SessionDemoMaxSessionsPerUser: a new session of an owner at its cap ends
+ * that owner's least recently used sessions first, never another's. */
+static void test_owner_cap(void)
+{
+    sd_shm_t *st = heap_store(100, 1 << 20, 1024, SD_SHM_FULL_EVICT, NULL,
+                              NULL);
+    sd_owner_t A, B, D;
+    sd_key_t a[8], b, d;
+    int i, n = 0, all = 1;
+    apr_uint32_t ended = 99;
+
+    owner_n(&A, "cap", 1);
+    /* B in A's stripe (every owner is, in a one-stripe store). */
+    owner_n(&B, "cap", 2);
+    owner_n(&D, "cap", 4);
+    fitting_key(st, &b, "cap-b", &n, &B);
+    put_owned(st, &b, &B, 64, 50, T0, 3, NULL);
+    for (i = 0; i < 3; i++) {
+        fitting_key(st, &a[i], "cap-a", &n, &A);
+        is_int(put_owned(st, &a[i], &A, 64, (apr_uint32_t)i, T0 + 1 + i, 3,
+                         &ended),
+               APR_SUCCESS, "cap 3: A's session %d", i + 1);
+        is_int(ended, 0, "... ended none");
+    }
+    sd_shm_get(st, &a[0], T0 + 4, NULL, 0, NULL, NULL);
+    fitting_key(st, &a[3], "cap-a", &n, &A);
+    is_int(put_owned(st, &a[3], &A, 64, 3, T0 + 5, 3, &ended), APR_SUCCESS,
+           "cap 3: A's 4th session");
+    is_int(ended, 1, "... ended 1");
+    is_int(sd_shm_get(st, &a[1], T0 + 6, NULL, 0, NULL, NULL), APR_NOTFOUND,
+           "... A's least recently used (its 2nd; the 1st was used since)");
+    ok(has(st, &a[0], T0 + 6, 0) && has(st, &a[2], T0 + 6, 2) &&
+           has(st, &a[3], T0 + 6, 3),
+       "... A's other three kept");
+    ok(has(st, &b, T0 + 6, 50), "... and B's session, older than all of "
+                                "them, kept");
+    is_int((long long)stats(st).capped, 1, "capped counts 1");
+
+    fitting_key(st, &a[4], "cap-a", &n, &A);
+    is_int(put_owned(st, &a[4], &A, 64, 4, T0 + 7, 1, &ended), APR_SUCCESS,
+           "cap lowered to 1: A's next session");
+    is_int(ended, 3, "... ended A's 3 others");
+    is_int(nlisted(st, &A, T0 + 8), 1, "... A has 1 session");
+    ok(has(st, &a[4], T0 + 8, 4), "... the new one");
+
+    /* Ended sessions neither count towards the cap nor as ended by it. */
+    fitting_key(st, &a[5], "cap-a", &n, &A);
+    is_int(put_owned(st, &a[5], &A, 64, 5, T0 + 8 + 1801, 1, &ended),
+           APR_SUCCESS, "cap 1, A's only session idle past its timeout: "
+                        "a new one");
+    is_int(ended, 0, "... ended none (the old one had ended by itself)");
+    is_int(nlisted(st, &A, T0 + 1810), 1, "... A has 1 session");
+
+    /* No cap: any number. */
+    for (i = 0, n = 0; i < 10; i++) {
+        fitting_key(st, &d, "cap-d", &n, &D);
+        all &= put_owned(st, &d, &D, 64, 0, T0 + 1810, 0, &ended) ==
+                   APR_SUCCESS &&
+               ended == 0;
+    }
+    ok(all, "cap 0: no cap");
+    is_int(nlisted(st, &D, T0 + 1811), 10, "... D has 10 sessions");
+    validate_ok(st, "per-owner cap");
+
+    /* Under "refuse", a user at the cap on a full store still logs in:
+     * their own oldest session makes the room. */
+    {
+        sd_shm_t *full = heap_store(4, 64 << 10, 1024, SD_SHM_FULL_REFUSE,
+                                    NULL, NULL);
+        sd_key_t k;
+        n = 0;
+        for (i = 0; i < 2; i++) {
+            fitting_key(full, &k, "capfull-a", &n, &A);
+            put_owned(full, &k, &A, 64, 0, T0 + i, 2, NULL);
+            fitting_key(full, &k, "capfull-b", &n, &B);
+            put_owned(full, &k, &B, 64, 0, T0 + i, 2, NULL);
+        }
+        fitting_key(full, &k, "capfull-b", &n, &B);
+        is_int(put_owned(full, &k, &B, 64, 0, T0 + 5, 0, &ended), APR_ENOSPC,
+               "refuse, store full: B without a cap is refused");
+        fitting_key(full, &k, "capfull-a", &n, &A);
+        is_int(put_owned(full, &k, &A, 64, 0, T0 + 5, 2, &ended), APR_SUCCESS,
+               "refuse, store full: A at its cap of 2 gets in");
+        is_int(ended, 1, "... ending its own oldest");
+        is_int(nlisted(full, &B, T0 + 6), 2, "... B's 2 untouched");
+        validate_ok(full, "cap on a full store");
+    }
+}
+
+/* Concurrent logins of one user across processes never get past the cap:
+ * 4 children create 200 sessions each for one owner with a cap of 5. */
+static void test_owner_cap_processes(void)
+{
+    apr_shm_t *shm = NULL;
+    sd_shm_t *st = shm_store(&shm, 20000, 16 << 20, 1024, SD_SHM_FULL_EVICT);
+    sd_owner_t X, Y;
+    sd_key_t k;
+    pid_t pids[NCHILD];
+    apr_uint32_t *ended;
+    int c, i, n = 0, bad, y_kept = 0;
+    long total = 0;
+
+    if (!ok(st != NULL, "cap across processes: a shared store")) {
+        return;
+    }
+    ended = mmap(NULL, sizeof(*ended) * NCHILD, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    owner_n(&X, "race", 1);
+    /* Y: another owner in X's stripe, with older sessions. */
+    for (i = 2;; i++) {
+        owner_n(&Y, "race", i);
+        if (((X.b[3] ^ Y.b[3]) & 63) == 0) {
+            break;
+        }
+    }
+    for (i = 0; i < 20; i++) {
+        fitting_key(st, &k, "race-y", &n, &Y);
+        put_owned(st, &k, &Y, 64, 0, T0, 0, NULL);
+    }
+    tap_flush();
+    for (c = 0; c < NCHILD; c++) {
+        pids[c] = fork();
+        if (pids[c] == 0) {
+            int j, m = 0, fails = 0;
+            alarm(60);
+            ended[c] = 0;
+            for (j = 0; j < 200; j++) {
+                apr_uint32_t e = 0;
+                char tag[32];
+                snprintf(tag, sizeof tag, "race-x%d", c);
+                fitting_key(st, &k, tag, &m, &X);
+                fails += put_owned(st, &k, &X, 64, 0, T0 + 1 + j, 5, &e) !=
+                         APR_SUCCESS;
+                ended[c] += e;
+            }
+            _exit(fails ? 1 : 0);
+        }
+    }
+    bad = wait_all(pids, NCHILD, NULL);
+    is_int(bad, 0, "%d children created 200 sessions each for one owner, "
+                   "cap 5",
+           NCHILD);
+    for (c = 0; c < NCHILD; c++) {
+        total += ended[c];
+    }
+    is_int(nlisted(st, &X, T0 + 300), 5, "... the owner has exactly 5");
+    is_int(total, NCHILD * 200 - 5, "... the creates reported %d ended",
+           NCHILD * 200 - 5);
+    is_int((long long)stats(st).capped, NCHILD * 200 - 5,
+           "... and capped counts as many");
+    n = 0;
+    for (i = 0; i < 20; i++) {
+        fitting_key(st, &k, "race-y", &n, &Y);
+        y_kept += sd_shm_get(st, &k, T0 + 300, NULL, 0, NULL, NULL) ==
+                  APR_SUCCESS;
+    }
+    is_int(y_kept, 20, "... another owner's 20 older sessions in the same "
+                       "stripe all kept");
+    validate_ok(st, "cap across processes");
+    munmap(ended, sizeof(*ended) * NCHILD);
+    apr_shm_destroy(shm);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -1877,10 +2493,19 @@ int main(void)
     test_capacity_exact(10000, 64);
     test_capacity_exact(200000, 64);
     test_evict_hook();
+    test_evict_global_report();
+    test_evict_global_exact();
+    test_evict_after_restore();
+    test_key_fits();
+    test_owner_ops();
+    test_owner_cap();
     test_counter();
+    test_evict_global_processes();
+    test_owner_cap_processes();
     test_churn("churn", 4096, 1 << 20, 512, 1.0);
     test_churn("churn with eviction", 200, 64 << 10, 512, 1.0);
-    test_crash();
+    test_crash(64, 64 << 10, 20);
+    test_crash(2048, 2 << 20, 2048 - NSTABLE - 8);
     heap_free_all();
     apr_pool_destroy(pool);
     apr_terminate();
