@@ -149,6 +149,8 @@ typedef struct {
     apr_status_t (*count)(sd_store_t *st, sd_counter_t c);
     apr_status_t (*stats)(sd_store_t *st, apr_pool_t *pool,
                           sd_store_stats_t *out);
+    int (*key_fits)(const sd_store_t *st, const sd_key_t *key,
+                    const sd_owner_t *owner);   /* NULL: every key fits */
 } sd_store_ops_t;
 
 /** The part of every store that callers may see. A store embeds this as
@@ -255,6 +257,19 @@ sd_store_throttle_undo(sd_store_t *st, const char *key, apr_size_t len,
                        int forget)
 {
     return st->ops->throttle_undo(st, key, len, forget);
+}
+
+/**
+ * Whether a new session of @a owner may take @a key. A store may place an
+ * owner's sessions together (the shared-memory store keeps them in one
+ * stripe, under one lock); the caller draws random IDs until one fits,
+ * which costs a store of S places at most log2(S) of the ID's 256 bits.
+ */
+static APR_INLINE int sd_store_key_fits(const sd_store_t *st,
+                                        const sd_key_t *key,
+                                        const sd_owner_t *owner)
+{
+    return !st->ops->key_fits || st->ops->key_fits(st, key, owner);
 }
 
 static APR_INLINE apr_status_t sd_store_count(sd_store_t *st, sd_counter_t c)

@@ -117,10 +117,16 @@ static apr_status_t f_stats(sd_store_t *st, apr_pool_t *pool,
     return rv;
 }
 
+static int f_key_fits(const sd_store_t *st, const sd_key_t *key,
+                      const sd_owner_t *owner)
+{
+    return sd_store_key_fits(((const fault_store *)st)->inner, key, owner);
+}
+
 static const sd_store_ops_t fault_ops = {
     "fault",      f_create,    f_get,        f_replace,
     f_remove,     f_end_owner, f_list_owner, f_throttle_hit,
-    f_throttle_undo, f_count,  f_stats,
+    f_throttle_undo, f_count,  f_stats,      f_key_fits,
 };
 
 apr_status_t sd_store_fault_open(apr_pool_t *pool, sd_store_t *inner,

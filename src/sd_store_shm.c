@@ -7,12 +7,10 @@
  * (sd_shm.c) and the throttle table (sd_throttle.c). Shared memory never
  * becomes unavailable, so no operation here answers SD_EUNAVAIL.
  *
- * Owners: the table stores opaque records, so this store keeps each
- * session's owner digest in the first SD_OWNER_LEN bytes of what it
- * stores, ahead of the caller's record. Listing, capping and ending one
- * owner's sessions then visit the whole table, one stripe lock at a time,
- * under the scan lock (Mutex session-demo) so that two scans never compete
- * for the stripe locks that requests need.
+ * Owners: the table keeps all sessions of one owner in one stripe, on a
+ * list of their own (sd_shm_key_fits() says which IDs fit an owner), so
+ * listing, capping and ending one user's sessions take one stripe lock and
+ * time proportional to that user's sessions, never a scan of the store.
  */
 
 #include <stdlib.h>
@@ -30,7 +28,6 @@
 #include "sd_throttle.h"
 #include "sd_utf8.h"
 
-#define OWN SD_OWNER_LEN
 #define FIRST_READ 4096         /* usual record size; bigger ones re-read */
 
 typedef struct {
@@ -40,7 +37,6 @@ typedef struct {
     sd_shm_params_t params;     /* what it was formatted with */
     apr_shm_t *tshm;            /* the throttle segment */
     sd_throttle_t *throttle;
-    apr_global_mutex_t *scan_lock;
     sd_store_log_fn log;
     void *baton;
 } shm_store;
@@ -79,8 +75,8 @@ static void table_evicted(void *baton, const sd_key_t *key, const void *head,
     if (!s->log)
         return;
     apr_pool_create(&p, NULL);
-    if (len > OWN)
-        user = sd_record_user(p, (const char *)head + OWN, len - OWN);
+    if (len)
+        user = sd_record_user(p, head, len);
     sd_key_prefix(key, prefix);
     apr_snprintf(line, sizeof(line),
                  "SDEMO00206: session %s of user \"%s\" evicted: the store "
@@ -91,83 +87,14 @@ static void table_evicted(void *baton, const sd_key_t *key, const void *head,
 }
 
 /* ---------------------------------------------------------------------
- * Scans over the whole table
- * --------------------------------------------------------------------- */
-
-static void scan_lock(shm_store *s)
-{
-    if (s->scan_lock)
-        apr_global_mutex_lock(s->scan_lock);
-}
-
-static void scan_unlock(shm_store *s)
-{
-    if (s->scan_lock)
-        apr_global_mutex_unlock(s->scan_lock);
-}
-
-static int owner_match(void *baton, const void *data, apr_size_t len)
-{
-    return len >= OWN && memcmp(data, baton, OWN) == 0;
-}
-
-typedef struct {
-    const sd_owner_t *owner;
-    apr_pool_t *pool;
-    apr_array_header_t *out;
-    apr_int64_t now;
-} list_baton;
-
-static int list_visit(void *baton, const sd_key_t *key, const void *data,
-                      apr_size_t len, apr_int64_t created,
-                      apr_int64_t last_access, apr_uint32_t idle,
-                      apr_uint32_t max_age)
-{
-    list_baton *b = baton;
-    sd_store_entry_t *e;
-    apr_int64_t idle_end = last_access + idle, abs_end = created + max_age;
-
-    if (len < OWN || memcmp(data, b->owner->b, OWN) != 0)
-        return 0;
-    if (idle_end <= b->now || abs_end <= b->now)
-        return 0;
-    e = apr_array_push(b->out);
-    e->key = *key;
-    e->created = created;
-    e->last_access = last_access;
-    e->expires = idle_end < abs_end ? idle_end : abs_end;
-    e->len = len - OWN;
-    e->record = apr_pmemdup(b->pool, (const char *)data + OWN, e->len);
-    return 0;
-}
-
-static int by_recent(const void *a, const void *b)
-{
-    const sd_store_entry_t *x = a, *y = b;
-    if (x->last_access != y->last_access)
-        return x->last_access > y->last_access ? -1 : 1;
-    return x->created > y->created ? -1 : x->created < y->created;
-}
-
-static apr_status_t list_locked(shm_store *s, const sd_owner_t *owner,
-                                apr_int64_t now, apr_pool_t *pool,
-                                apr_array_header_t **entries)
-{
-    list_baton b;
-    b.owner = owner;
-    b.pool = pool;
-    b.now = now;
-    b.out = apr_array_make(pool, 4, sizeof(sd_store_entry_t));
-    sd_shm_foreach(s->table, list_visit, &b);
-    qsort(b.out->elts, (size_t)b.out->nelts, sizeof(sd_store_entry_t),
-          by_recent);
-    *entries = b.out;
-    return APR_SUCCESS;
-}
-
-/* ---------------------------------------------------------------------
  * The interface
  * --------------------------------------------------------------------- */
+
+static int shm_key_fits(const sd_store_t *st, const sd_key_t *key,
+                        const sd_owner_t *owner)
+{
+    return sd_shm_key_fits(((const shm_store *)st)->table, key, owner);
+}
 
 static apr_status_t shm_create(sd_store_t *st, const sd_key_t *key,
                                const sd_owner_t *owner, const void *data,
@@ -175,40 +102,8 @@ static apr_status_t shm_create(sd_store_t *st, const sd_key_t *key,
                                const sd_store_limits_t *lim,
                                apr_uint32_t *ended)
 {
-    shm_store *s = SELF(st);
-    char *buf;
-    apr_status_t rv;
-
-    *ended = 0;
-    if (len > s->params.max_data - OWN)
-        return APR_EINVAL;
-    if (lim->per_user) {
-        /* End this owner's least recently used sessions until the new
-         * one fits under the cap; never another owner's. */
-        apr_array_header_t *mine;
-        apr_pool_t *p;
-        int i;
-        apr_pool_create(&p, NULL);
-        scan_lock(s);
-        list_locked(s, owner, now, p, &mine);
-        for (i = mine->nelts - 1; i >= 0 && (apr_uint32_t)i + 1 >= lim->per_user;
-             i--) {
-            sd_store_entry_t *e = &APR_ARRAY_IDX(mine, i, sd_store_entry_t);
-            if (sd_shm_delete(s->table, &e->key) == APR_SUCCESS)
-                (*ended)++;
-        }
-        scan_unlock(s);
-        apr_pool_destroy(p);
-    }
-    buf = malloc(len + OWN);
-    if (!buf)
-        return APR_ENOMEM;
-    memcpy(buf, owner->b, OWN);
-    memcpy(buf + OWN, data, len);
-    rv = sd_shm_create(s->table, key, buf, len + OWN, now, lim->idle,
-                       lim->max_age);
-    free(buf);
-    return rv;
+    return sd_shm_create_owned(SELF(st)->table, key, owner, data, len, now,
+                               lim, ended);
 }
 
 static apr_status_t shm_get(sd_store_t *st, const sd_key_t *key,
@@ -232,15 +127,15 @@ static apr_status_t shm_get(sd_store_t *st, const sd_key_t *key,
     }
     if (rv != APR_SUCCESS && rv != APR_TIMEUP)
         return rv;
-    if (got > cap || got < OWN)
+    if (got > cap)
         return rv == APR_TIMEUP ? APR_NOTFOUND : APR_EGENERAL;
-    *data = buf + OWN;
-    *len = got - OWN;
+    *data = buf;
+    *len = got;
     meta->created = m.created;
     meta->last_access = m.last_access;
     meta->expires = m.expires;
-    meta->idle = 0;
-    meta->max_age = 0;
+    meta->idle = m.idle;
+    meta->max_age = m.max_age;
     meta->version = m.version;
     return rv;
 }
@@ -249,77 +144,33 @@ static apr_status_t shm_replace(sd_store_t *st, const sd_key_t *key,
                                 apr_uint64_t version, const void *data,
                                 apr_size_t len, apr_int64_t now)
 {
-    shm_store *s = SELF(st);
-    sd_shm_meta_t m;
-    char *buf, head[OWN];
-    apr_size_t got = 0;
-    apr_status_t rv;
-
-    if (len > s->params.max_data - OWN)
-        return APR_EINVAL;
+    /* The table's versions are 32 bits; a version it never gave out
+     * cannot match. */
     if (version > 0xffffffffu)
         return APR_EAGAIN;
-    /* The owner bytes never change: read them back with the record's
-     * head (a 16-byte read), so a replace cannot move a session to
-     * another owner. The version check below catches a race. */
-    rv = sd_shm_get(s->table, key, now, head, sizeof(head), &got, &m);
-    if (rv != APR_SUCCESS)
-        return rv == APR_TIMEUP ? APR_NOTFOUND : rv;
-    if (got < OWN)
-        return APR_EGENERAL;
-    buf = malloc(len + OWN);
-    if (!buf)
-        return APR_ENOMEM;
-    memcpy(buf, head, OWN);
-    memcpy(buf + OWN, data, len);
-    rv = sd_shm_replace(s->table, key, (apr_uint32_t)version, buf, len + OWN,
-                        now);
-    free(buf);
-    return rv;
+    return sd_shm_replace(SELF(st)->table, key, (apr_uint32_t)version, data,
+                          len, now);
 }
 
 static apr_status_t shm_remove(sd_store_t *st, const sd_key_t *key,
                                const sd_owner_t *owner)
 {
-    shm_store *s = SELF(st);
-    if (owner) {
-        /* Only the owner's: read the owner bytes first. The table has no
-         * read that leaves the access time alone, so this one counts as
-         * a use of a session that is about to end anyway. */
-        char head[OWN];
-        apr_size_t got = 0;
-        sd_shm_meta_t m;
-        apr_status_t rv = sd_shm_get(s->table, key,
-                                     (apr_int64_t)apr_time_sec(apr_time_now()),
-                                     head, sizeof(head), &got, &m);
-        if (rv != APR_SUCCESS)
-            return APR_NOTFOUND;
-        if (got < OWN || memcmp(head, owner->b, OWN) != 0)
-            return APR_NOTFOUND;
-    }
-    return sd_shm_delete(s->table, key);
+    if (owner)
+        return sd_shm_remove_owned(SELF(st)->table, key, owner);
+    return sd_shm_delete(SELF(st)->table, key);
 }
 
 static apr_status_t shm_end_owner(sd_store_t *st, const sd_owner_t *owner,
                                   apr_uint64_t *ended)
 {
-    shm_store *s = SELF(st);
-    scan_lock(s);
-    *ended = sd_shm_delete_if(s->table, owner_match, (void *)owner->b);
-    scan_unlock(s);
-    return APR_SUCCESS;
+    return sd_shm_end_owner(SELF(st)->table, owner, ended);
 }
 
 static apr_status_t shm_list_owner(sd_store_t *st, const sd_owner_t *owner,
                                    apr_int64_t now, apr_pool_t *pool,
                                    apr_array_header_t **entries)
 {
-    shm_store *s = SELF(st);
-    apr_status_t rv;
-    scan_lock(s);
-    rv = list_locked(s, owner, now, pool, entries);
-    scan_unlock(s);
-    return rv;
+    return sd_shm_list_owner(SELF(st)->table, owner, now, pool, entries);
 }
 
 static apr_status_t shm_throttle_hit(sd_store_t *st, const char *key,
@@ -375,7 +226,7 @@ static apr_status_t shm_stats(sd_store_t *st, apr_pool_t *pool,
 static const sd_store_ops_t shm_ops = {
     "shm",          shm_create,       shm_get,           shm_replace,
     shm_remove,     shm_end_owner,    shm_list_owner,    shm_throttle_hit,
-    shm_throttle_undo, shm_count,     shm_stats,
+    shm_throttle_undo, shm_count,     shm_stats,         shm_key_fits,
 };
 
 /* ---------------------------------------------------------------------
@@ -483,11 +334,6 @@ apr_status_t sd_store_shm_open(apr_pool_t *persist, apr_pool_t *pool,
     sd_shm_t *old = NULL;
     apr_status_t rv;
 
-    /* The caller's records come after the owner bytes. */
-    if (p.max_data <= OWN) {
-        *why = "SessionDemoMaxDataSize is too small";
-        return APR_EINVAL;
-    }
     if (sd_shm_check_params(&p, why) != APR_SUCCESS)
         return APR_EINVAL;
 
@@ -498,7 +344,7 @@ apr_status_t sd_store_shm_open(apr_pool_t *persist, apr_pool_t *pool,
     }
     s = apr_pcalloc(pool, sizeof(*s));
     s->base.ops = &shm_ops;
-    s->base.max_data = p.max_data - OWN;
+    s->base.max_data = p.max_data;
     s->base.retry_after = 5;
     s->params = p;
     s->log = log;
@@ -580,11 +426,6 @@ apr_status_t sd_store_shm_open(apr_pool_t *persist, apr_pool_t *pool,
     }
     *out = &s->base;
     return APR_SUCCESS;
-}
-
-void sd_store_shm_set_scan_lock(sd_store_t *st, apr_global_mutex_t *m)
-{
-    SELF(st)->scan_lock = m;
 }
 
 apr_status_t sd_store_shm_save(sd_store_t *st, const char *path,

@@ -12,8 +12,6 @@
 #ifndef SD_STORE_SHM_H
 #define SD_STORE_SHM_H
 
-#include <apr_global_mutex.h>
-
 #include "sd_shm.h"
 #include "sd_store.h"
 
@@ -44,10 +42,6 @@ apr_status_t sd_store_shm_open(apr_pool_t *persist, apr_pool_t *pool,
 
 /** Non-zero when @a st is a shared-memory store. */
 int sd_store_is_shm(const sd_store_t *st);
-
-/** The lock that serialises whole-store scans across processes (Mutex
- *  session-demo); NULL: scans are not serialised. */
-void sd_store_shm_set_scan_lock(sd_store_t *st, apr_global_mutex_t *m);
 
 /** Write the sessions to the snapshot file (at a stop). */
 apr_status_t sd_store_shm_save(sd_store_t *st, const char *path,

@@ -39,8 +39,6 @@ typedef struct {
     sd_store_t *store;                /* this generation's store */
     sd_store_t *shm;                  /* the shm store under it, if any */
     unsigned char *secret;            /* 32 bytes: HMAC key for tokens */
-    apr_global_mutex_t *mutex;        /* Mutex session-demo */
-    const char *mutex_file;           /* its lock file, if any */
 } sdemo_state;
 
 static sdemo_state *g;
@@ -668,6 +666,12 @@ const command_rec sdemo_cmds[] = {
  * Lifecycle
  * --------------------------------------------------------------------- */
 
+/* `Mutex session-demo` stays a known mutex type so that configurations
+ * that set it keep working, but nothing takes it any more: the per-session
+ * locks are robust mutexes inside the segment (they must outlive
+ * configuration generations and survive kill -9), and a user's sessions
+ * are listed and ended under one stripe lock, without a whole-store
+ * scan. */
 int sdemo_state_pre_config(apr_pool_t *pconf)
 {
     user_files = NULL;
@@ -969,17 +973,6 @@ int sdemo_state_post_config(apr_pool_t *pconf, server_rec *s)
     if ((rc = store_setup(pconf, s, sc)) != OK)
         return rc;
 
-    /* Mutex session-demo serialises whole-store scans (log out
-     * everywhere, listing a user's sessions in shm). The per-session hot
-     * path uses the store's own striped robust locks, which must outlive
-     * generations and survive kill -9. */
-    rv = ap_global_mutex_create(&g->mutex, &g->mutex_file, SDEMO_MUTEX_TYPE,
-                                NULL, s, pconf, 0);
-    if (rv != APR_SUCCESS)
-        return HTTP_INTERNAL_SERVER_ERROR;
-    if (g->shm)
-        sd_store_shm_set_scan_lock(g->shm, g->mutex);
-
     if (sc->snapshot) {
         snapshot_baton *b = apr_pcalloc(pconf, sizeof(*b));
         b->s = s;
@@ -991,18 +984,10 @@ int sdemo_state_post_config(apr_pool_t *pconf, server_rec *s)
     return OK;
 }
 
+/* Nothing to re-attach: the shared-memory store's locks live in its
+ * segment, and the Redis store connects lazily in each process. */
 void sdemo_state_child_init(apr_pool_t *p, server_rec *s)
 {
-    if (g && g->mutex) {
-        apr_status_t rv =
-            apr_global_mutex_child_init(&g->mutex, g->mutex_file, p);
-        if (rv != APR_SUCCESS)
-            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                         "SDEMO00045: cannot re-attach the session-demo "
-                         "mutex in this child");
-        else if (g->shm)
-            sd_store_shm_set_scan_lock(g->shm, g->mutex);
-    }
 }
 
 /* ---------------------------------------------------------------------

@@ -668,22 +668,27 @@ static sdemo_login_result session_start(request_rec *r, const char *user,
     char id[SD_ID_LEN + 1], *enc, *p;
     sd_store_limits_t lim;
     apr_uint32_t ended = 0;
+    int draws = 0;
     sd_session_t *s;
     sd_key_t key;
     apr_size_t len;
     apr_status_t rv;
 
     s = sd_session_make(r->pool, user, role);
-    if (!s || sd_id_new(id) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "SDEMO00030: the system's random source failed; no "
-                      "session can be created");
-        return SDEMO_LOGIN_UNAVAILABLE;
-    }
+    /* A random ID whose key the store can place with the owner's other
+     * sessions (see sd_store_key_fits()): a few draws at most. */
+    do {
+        if (!s || sd_id_new(id) != APR_SUCCESS || ++draws > 100000) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "SDEMO00030: the system's random source failed; "
+                          "no session can be created");
+            return SDEMO_LOGIN_UNAVAILABLE;
+        }
+        sd_id_key(id, SD_ID_LEN, &key);
+    } while (!sd_store_key_fits(st, &key, owner));
     s->cred_stamp = stamp;
     s->ua_hash = sd_hash64(ua ? ua : "", ua ? strlen(ua) : 0);
     s->device = device_of(r->pool, ua);
-    sd_id_key(id, SD_ID_LEN, &key);
     len = sd_record_encode(r->pool, s, &enc);
     lim.idle = (apr_uint32_t)d->idle;
     lim.max_age = (apr_uint32_t)d->max_age;
