@@ -840,6 +840,13 @@ static const sdemo_figure_t figures[] = {
     FIGURE("errors", "Errors", "Store errors",
            "Operations the store could not answer (503s)", FIG_COUNT, 0,
            errors),
+    FIGURE("failovers", "Failovers", "Failovers seen",
+           "Times this process found the Redis master moved (Sentinel)",
+           FIG_COUNT, SD_STATS_REPLICATION, failovers),
+    FIGURE("unreplicated", "Unreplicated", "Writes not replicated in time",
+           "Logins and logouts that fewer replicas acknowledged than "
+           "SessionDemoRedisWait asks for",
+           FIG_COUNT, SD_STATS_REPLICATION, unreplicated),
 };
 #define NFIGURES (sizeof(figures) / sizeof(figures[0]))
 
@@ -879,6 +886,16 @@ static void figures_html(request_rec *r, const sd_store_stats_t *s)
               "</td><td class=\"muted\">Where sessions live "
               "(SessionDemoStore)</td></tr>\n",
               NULL);
+    if (sdemo_sconf(r->server)->store == SDEMO_STORE_SENTINEL) {
+        const sd_redis_config_t *rc = &sdemo_sconf(r->server)->redis;
+        ap_rvputs(r, "<tr><th scope=\"row\">Sentinels</th><td>",
+                  esc(r, apr_array_pstrcat(r->pool, rc->sentinels, ',')),
+                  "</td><td class=\"muted\">Asked for the master of <code>",
+                  esc(r, rc->master_name),
+                  "</code>; the store above is the master they named"
+                  "</td></tr>\n",
+                  NULL);
+    }
     if (s->have & SD_STATS_CAPACITY) {
         ap_rprintf(r,
                    "<tr><th scope=\"row\">Use</th><td>%.1f%% of capacity, "
