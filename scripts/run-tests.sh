@@ -172,6 +172,7 @@ chmod 755 t/logs
 conf_opts="-apxs $APXS -httpd $HTTPD -httpd_conf $TOP/build/test-httpd.conf -port select"
 [ -n "$RUN_USER" ] && conf_opts="$conf_opts -user $RUN_USER -group $RUN_GROUP"
 
+: >build/test-store.conf
 log "starting httpd"
 started=1
 # shellcheck disable=SC2086
@@ -197,7 +198,47 @@ started=
 log "error logs after shutdown"
 SDEMO_AFTER_STOP=1 prove $PROVE_FLAGS -I t/lib t/zz_error_log.t </dev/null || status=1
 
-# ---- 7. the browser suite ------------------------------------------------
+# ---- 7. the same behaviour with the sessions in Redis ---------------------
+# The tests of login, dashboard, logout, CSRF, throttling, guarded areas
+# and the rest run again against the same server with SessionDemoStore
+# redis:..., on a redis-server of their own (loopback, a free port).
+REDIS_SUITE="t/login.t t/logout.t t/dashboard.t t/csrf.t t/cookie.t
+    t/guarded.t t/escaping.t t/concurrency.t t/logout_all.t t/sessions.t
+    t/badinput.t t/headers.t t/expiry.t t/urls.t t/bind_ua.t t/big_session.t"
+if [ -n "${TESTS:-}" ] || [ "${REDIS_TESTS:-1}" = 0 ]; then
+    :
+elif ! command -v redis-server >/dev/null 2>&1; then
+    log "SKIP: redis-server is not installed; the suite did not run against Redis"
+else
+    rdir="$TOP/t/logs/redis-suite"
+    mkdir -p "$rdir"
+    rport=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen=>1,LocalAddr=>"127.0.0.1",LocalPort=>0)->sockport')
+    redis-server --bind 127.0.0.1 --port "$rport" --dir "$rdir" --save '' \
+        --appendonly no --maxmemory-policy noeviction --daemonize yes \
+        --pidfile "$rdir/redis.pid" --logfile "$rdir/redis.log" >/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        redis-cli -p "$rport" ping >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    printf 'SessionDemoStore redis:127.0.0.1:%s\nSessionDemoSecretFile "%s/secret"\n' \
+        "$rport" "$rdir" >build/test-store.conf
+    log "the suite again, with the sessions in Redis on port $rport"
+    started=1
+    # shellcheck disable=SC2086
+    if $TEST -start-httpd $conf_opts </dev/null >/dev/null; then
+        # shellcheck disable=SC2086
+        prove $PROVE_FLAGS -I t/lib $REDIS_SUITE t/zz_error_log.t </dev/null || status=1
+    else
+        log "httpd with the Redis store did not start"
+        status=1
+    fi
+    $TEST -stop-httpd </dev/null >/dev/null || status=1
+    started=
+    kill "$(cat "$rdir/redis.pid")" 2>/dev/null
+    : >build/test-store.conf
+fi
+
+# ---- 8. the browser suite ------------------------------------------------
 # t/browser/run.sh: Debian's Chromium, driven by Playwright, walks through
 # the demo as `make run` and `make run-https` serve it (its own servers on
 # free loopback ports) and checks every page with axe-core. It prints a
