@@ -22,9 +22,9 @@
  *  - after a load the store passes sd_shm_validate; loaded sessions are
  *    never more than the records that are in size, have times that
  *    sd_shm_restore accepts (created >= 0, created <= last_access <=
- *    now + 1 day, timeouts of at most a year) and have not expired at now; *loaded is the sessions in
- *    the store afterwards; under "refuse", when all such
- *    records have distinct keys and fit, every one of them is loaded;
+ *    now + 1 day, timeouts of at most a year) and have not expired at now;
+ * *loaded is the sessions in the store afterwards; under "refuse", when all
+ * such records have distinct keys and fit, every one of them is loaded;
  *  - every live session is byte for byte one of the file's records (key,
  *    times, timeouts, data);
  *  - sd_snapshot_save of the loaded store, then sd_snapshot_load into a

@@ -123,8 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             want = strcmp(made, text) == 0;
         }
     }
-    FUZZ_CHECK(got == want, "sd_token_check says %d, the reference %d: %s",
-               got, want, text);
+    FUZZ_CHECK(got == want, "sd_token_check says %d, the reference %d: %s", got,
+               want, text);
 
     /* Tokens made from the input's first 8 bytes, as a time and as an
      * offset from NOW (-3900 .. +100 s: both edges of both windows). */
@@ -154,8 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                        other_bind, other_len, made, NOW, ttl),
                        "accepted with the other bind");
             FUZZ_CHECK(!sd_token_check(OTHER_SECRET, sizeof(OTHER_SECRET),
-                                       purpose, bind, bindlen, made, NOW,
-                                       ttl),
+                                       purpose, bind, bindlen, made, NOW, ttl),
                        "accepted under another secret");
         }
     }

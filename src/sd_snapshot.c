@@ -125,8 +125,8 @@ static apr_status_t check_fd(int fd, apr_uid_t owner, const char *what,
 
 /* Open @a path to read, without following a symbolic link, and without
  * blocking on a FIFO someone left there (fstat then refuses it). */
-static apr_status_t open_read(const char *path, const char *what,
-                              apr_pool_t *p, int *fd, const char **why)
+static apr_status_t open_read(const char *path, const char *what, apr_pool_t *p,
+                              int *fd, const char **why)
 {
     *fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (*fd >= 0) {
@@ -136,8 +136,10 @@ static apr_status_t open_read(const char *path, const char *what,
         return APR_ENOENT;
     }
     if (errno == ELOOP) {
-        *why = apr_psprintf(p, "the %s is a symbolic link, which is not "
-                               "followed", what);
+        *why = apr_psprintf(p,
+                            "the %s is a symbolic link, which is not "
+                            "followed",
+                            what);
         return APR_EINVAL;
     }
     *why = apr_psprintf(p, "the %s cannot be opened", what);
@@ -150,10 +152,10 @@ static apr_status_t open_read(const char *path, const char *what,
 static void sync_dir(const char *path, apr_pool_t *p)
 {
     const char *slash = strrchr(path, '/');
-    const char *dir = slash == NULL    ? "."
-                      : slash == path ? "/"
-                                      : apr_pstrndup(p, path,
-                                                     (apr_size_t)(slash - path));
+    const char *dir = slash == NULL ? "."
+                      : slash == path
+                          ? "/"
+                          : apr_pstrndup(p, path, (apr_size_t)(slash - path));
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
     if (fd >= 0) {
@@ -191,8 +193,7 @@ static apr_status_t read_key(int fd, apr_pool_t *p,
     apr_size_t got = 0;
     apr_status_t rv;
 
-    rv = check_fd(fd, (apr_uid_t)geteuid(), "snapshot key file", p, &sb,
-                  why);
+    rv = check_fd(fd, (apr_uid_t)geteuid(), "snapshot key file", p, &sb, why);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -377,8 +378,8 @@ apr_status_t sd_snapshot_save(sd_shm_t *st, const char *path,
     if ((rv = create_temp(path, pool, &tmp, &fd)) != APR_SUCCESS) {
         return rv;
     }
-    w.rv = apr_os_file_put(&w.f, &fd, APR_FOPEN_WRITE | APR_FOPEN_BUFFERED,
-                           pool);
+    w.rv =
+        apr_os_file_put(&w.f, &fd, APR_FOPEN_WRITE | APR_FOPEN_BUFFERED, pool);
     if (w.rv != APR_SUCCESS) {
         close(fd);
         unlink(tmp);
@@ -507,11 +508,10 @@ apr_status_t sd_snapshot_parse(sd_shm_t *st,
         memset(&k, 0, sizeof(k));
         memcpy(k.b, p, KEY_LEN);
         if (rlen <= params.max_data)
-            sd_shm_restore(st, &k, p + REC_HDR, rlen,
-                           (apr_int64_t)get64(p + KEY_LEN),
-                           (apr_int64_t)get64(p + KEY_LEN + 8),
-                           get32(p + KEY_LEN + 16), get32(p + KEY_LEN + 20),
-                           now);
+            sd_shm_restore(
+                st, &k, p + REC_HDR, rlen, (apr_int64_t)get64(p + KEY_LEN),
+                (apr_int64_t)get64(p + KEY_LEN + 8), get32(p + KEY_LEN + 16),
+                get32(p + KEY_LEN + 20), now);
         p += REC_HDR + rlen;
     }
     sd_shm_stats(st, &after);
@@ -560,8 +560,8 @@ apr_status_t sd_snapshot_load(sd_shm_t *st, const char *path,
     }
     /* Mapped, not read: a snapshot of millions of sessions costs no copy,
      * and pages are only touched once. */
-    rv = apr_mmap_create(&mm, f, 0, (apr_size_t)sb.st_size, APR_MMAP_READ,
-                         pool);
+    rv =
+        apr_mmap_create(&mm, f, 0, (apr_size_t)sb.st_size, APR_MMAP_READ, pool);
     if (rv == APR_SUCCESS) {
         rv = sd_snapshot_parse(st, key, mm->mm, mm->size, now, loaded, why);
         apr_mmap_delete(mm);

@@ -22,8 +22,8 @@
 #define SD_TOKEN_TIME_BYTES 8 /* issue time, big-endian */
 #define SD_TOKEN_MAC_BYTES 18 /* of the 32 of HMAC-SHA-256: 144 bits */
 #define SD_TOKEN_BYTES (SD_TOKEN_TIME_BYTES + SD_TOKEN_MAC_BYTES)
-#define SD_TOKEN_LEN 35       /* base64url of 26 bytes, no padding */
-#define SD_TOKEN_FUTURE 60    /* seconds a token may be ahead of now */
+#define SD_TOKEN_LEN 35    /* base64url of 26 bytes, no padding */
+#define SD_TOKEN_FUTURE 60 /* seconds a token may be ahead of now */
 
 /**
  * Make the token of @a purpose and @a bind issued at @a t.

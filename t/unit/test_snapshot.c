@@ -447,8 +447,8 @@ static void test_round_trip(void)
            "it is readable by its owner only (it holds session data)");
     is_int(tmp_files(dir), 0, "no temporary file left beside it");
 
-    is_int(sd_snapshot_load(st2, path, KEY, getuid(), pool, T0, &loaded, &why), APR_SUCCESS,
-           "load into a fresh store of the same size");
+    is_int(sd_snapshot_load(st2, path, KEY, getuid(), pool, T0, &loaded, &why),
+           APR_SUCCESS, "load into a fresh store of the same size");
     is_int(loaded, NSESS, "load counts %d sessions", NSESS);
     ok(why == NULL, "... and gives no reason for a good file");
     is_int(nsessions(st2), NSESS, "the fresh store holds %d", NSESS);
@@ -474,8 +474,9 @@ static void test_round_trip(void)
         is_int(count, NSESS - 10, "... 90 sessions");
         ok(stat(path, &sb) == 0 && sb.st_ino != before,
            "... written to a new file renamed over the old one");
-        is_int(sd_snapshot_load(st3, path, KEY, getuid(), pool, T0, &loaded, &why),
-               APR_SUCCESS, "load the new snapshot");
+        is_int(
+            sd_snapshot_load(st3, path, KEY, getuid(), pool, T0, &loaded, &why),
+            APR_SUCCESS, "load the new snapshot");
         is_int(loaded, NSESS - 10, "... 90 sessions");
         got = collect(st3);
         is_int(matching(&got, &want, &extra), NSESS - 10, "... each as it was");
@@ -495,8 +496,8 @@ static void test_round_trip(void)
         ok(stat(ep, &sb) == 0 && sb.st_size == HDR + DIGEST,
            "... a file of header and digest only (48 bytes)");
         loaded = 99;
-        is_int(sd_snapshot_load(e2, ep, KEY, getuid(), pool, T0, &loaded, &why), APR_SUCCESS,
-               "load it");
+        is_int(sd_snapshot_load(e2, ep, KEY, getuid(), pool, T0, &loaded, &why),
+               APR_SUCCESS, "load it");
         is_int(loaded, 0, "... 0 sessions");
     }
     recs_free(&want);
@@ -540,8 +541,8 @@ static void test_expired(void)
         sd_shm_t *to = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
         char back[8] = "";
         int j, n = 0;
-        apr_status_t rv =
-            sd_snapshot_load(to, path, KEY, getuid(), pool, cases[i].at, &loaded, &why);
+        apr_status_t rv = sd_snapshot_load(to, path, KEY, getuid(), pool,
+                                           cases[i].at, &loaded, &why);
         for (j = 0; j < 4; j++) {
             if (sd_shm_get(to, &k[j], cases[i].at, NULL, 0, NULL, NULL) ==
                 APR_SUCCESS) {
@@ -991,8 +992,8 @@ static void test_bad_files(void)
 
     why = "unset";
     loaded = 7;
-    rv = sd_snapshot_load(victim, path_of("missing.snap"), KEY, getuid(), pool, T0, &loaded,
-                          &why);
+    rv = sd_snapshot_load(victim, path_of("missing.snap"), KEY, getuid(), pool,
+                          T0, &loaded, &why);
     is_int(rv, APR_ENOENT, "a missing file: APR_ENOENT");
     ok(loaded == 0 && nsessions(victim) == 3, "... loading nothing");
 
@@ -1046,8 +1047,7 @@ static void sys(int rc, const char *what)
 /* Load @a path into a fresh store: the status, *why, and the sessions
  * loaded (*n). */
 static apr_status_t try_load(const char *path, const unsigned char *key,
-                             apr_uid_t owner, const char **why,
-                             apr_uint64_t *n)
+                             apr_uid_t owner, const char **why, apr_uint64_t *n)
 {
     sd_shm_t *to = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
     apr_uint64_t loaded = 99;
@@ -1236,8 +1236,8 @@ static void test_key_file(void)
 
     sys(chmod(kp, 0644), "chmod");
     rv = sd_snapshot_key(kp, pool, k2, &why);
-    ok(rv == APR_EINVAL && has_word(why, "0644"),
-       "mode 0644: refused (%s)", WHY(why));
+    ok(rv == APR_EINVAL && has_word(why, "0644"), "mode 0644: refused (%s)",
+       WHY(why));
     sys(chmod(kp, 0600), "chmod");
     if (getuid() == 0) {
         sys(chown(kp, 65534, (gid_t)-1), "chown");
@@ -1251,8 +1251,8 @@ static void test_key_file(void)
     }
     sys(truncate(kp, 31), "truncate");
     rv = sd_snapshot_key(kp, pool, k2, &why);
-    ok(rv == APR_EINVAL && has_word(why, "31 bytes"),
-       "31 bytes: refused (%s)", WHY(why));
+    ok(rv == APR_EINVAL && has_word(why, "31 bytes"), "31 bytes: refused (%s)",
+       WHY(why));
     unlink(kp);
 
     /* A link at the key's name, to a good key file or to nowhere. */

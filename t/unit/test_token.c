@@ -31,8 +31,8 @@ static const unsigned char BIND[] = "pre-login-cookie-value";
 
 static int check_at(const char *token, apr_int64_t now)
 {
-    return sd_token_check(SECRET, sizeof SECRET, "login", BIND, BINDLEN,
-                          token, now, TTL);
+    return sd_token_check(SECRET, sizeof SECRET, "login", BIND, BINDLEN, token,
+                          now, TTL);
 }
 
 static void make_at(apr_int64_t t, char *out)
@@ -116,14 +116,14 @@ static void test_binding(void)
     unsigned char secret2[32];
 
     make_at(T0, tok);
-    ok(!sd_token_check(SECRET, sizeof SECRET, "logout", BIND, BINDLEN, tok,
-                       T0, TTL),
+    ok(!sd_token_check(SECRET, sizeof SECRET, "logout", BIND, BINDLEN, tok, T0,
+                       TTL),
        "another purpose: refused");
     ok(!sd_token_check(SECRET, sizeof SECRET, "logi", BIND, BINDLEN, tok, T0,
                        TTL),
        "a purpose that is a prefix: refused");
-    ok(!sd_token_check(SECRET, sizeof SECRET, "login", bind2, BINDLEN, tok,
-                       T0, TTL),
+    ok(!sd_token_check(SECRET, sizeof SECRET, "login", bind2, BINDLEN, tok, T0,
+                       TTL),
        "a bind that differs in its last byte: refused");
     ok(!sd_token_check(SECRET, sizeof SECRET, "login", BIND, BINDLEN - 1, tok,
                        T0, TTL),
@@ -147,8 +147,8 @@ static void test_binding(void)
     }
     memcpy(secret2, SECRET, sizeof secret2);
     secret2[31] ^= 1;
-    ok(!sd_token_check(secret2, sizeof secret2, "login", BIND, BINDLEN, tok,
-                       T0, TTL),
+    ok(!sd_token_check(secret2, sizeof secret2, "login", BIND, BINDLEN, tok, T0,
+                       TTL),
        "another secret (last byte): refused");
     ok(!sd_token_check(SECRET, 31, "login", BIND, BINDLEN, tok, T0, TTL),
        "the secret's first 31 bytes: refused");
@@ -215,8 +215,9 @@ static void test_mutations(void)
 static void test_crafted_times(void)
 {
     static const apr_uint64_t times[] = {
-        0x8000000000000000ULL, 0xFFFFFFFFFFFFFFFFULL, 0xFFFFFFFFFFFFFF00ULL,
-        0x7FFFFFFFFFFFFFFFULL, (apr_uint64_t)T0 + 61, 0,
+        0x8000000000000000ULL,      0xFFFFFFFFFFFFFFFFULL,
+        0xFFFFFFFFFFFFFF00ULL,      0x7FFFFFFFFFFFFFFFULL,
+        (apr_uint64_t)T0 + 61,      0,
         (apr_uint64_t)T0 - TTL - 1,
     };
     char tok[SD_TOKEN_LEN + 1];
