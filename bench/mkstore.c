@@ -8,9 +8,12 @@
  * from sd_session_make() + sd_record_encode() for user "bench<i>", role
  * "user", cred_stamp = sd_hash64("guest:password") (cred_stamp() of what
  * sdemo_check_credentials() answers for a guest), and two short notes.
- * The store is written with sd_snapshot_save(), so httpd loads it at start
- * through SessionDemoSnapshot; the IDs go to a text file, one a line, for
- * the cookies the load generator sends.
+ * The store is written with sd_snapshot_save(), under the key in
+ * SNAPSHOT.key (made by sd_snapshot_key() when absent, where the module
+ * looks for it), so httpd loads it at start through SessionDemoSnapshot;
+ * run mkstore as the user httpd starts as, since both files must be that
+ * user's. The IDs go to a text file, one a line, for the cookies the load
+ * generator sends.
  *
  * usage: mkstore N CAPACITY MEMORY_BYTES SNAPSHOT IDS
  *        mkstore port        (print a free TCP port on 127.0.0.1)
@@ -30,9 +33,11 @@
 
 #include <apr_general.h>
 #include <apr_pools.h>
+#include <apr_strings.h>
 
 #include "sd_id.h"
 #include "sd_record.h"
+#include "sd_sha256.h"
 #include "sd_snapshot.h"
 #include "sd_shm.h"
 #include "bench_record.h"
@@ -138,7 +143,19 @@ int main(int argc, char **argv)
         perror(argv[5]);
         return 1;
     }
-    rv = sd_snapshot_save(st, argv[4], pool, &saved);
+    {
+        unsigned char key[SD_SNAPSHOT_KEY_LEN];
+        const char *why = NULL;
+        const char *kp = apr_pstrcat(pool, argv[4], ".key", NULL);
+        rv = sd_snapshot_key(kp, pool, key, &why);
+        if (rv != APR_SUCCESS) {
+            fprintf(stderr, "mkstore: %s: %s\n", kp,
+                    why ? why : apr_strerror(rv, buf, sizeof(buf)));
+            return 1;
+        }
+        rv = sd_snapshot_save(st, argv[4], key, pool, &saved);
+        sd_wipe(key, sizeof(key));
+    }
     if (rv != APR_SUCCESS || saved != n) {
         fprintf(stderr, "mkstore: sd_snapshot_save %s: %s (%lu saved)\n",
                 argv[4], apr_strerror(rv, buf, sizeof(buf)),

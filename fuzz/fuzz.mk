@@ -18,7 +18,7 @@ FUZZ_SAVED_DEFAULT_GOAL := $(.DEFAULT_GOAL)
 
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
-FUZZ_TARGETS ?= cookie form record snapshot passwd id
+FUZZ_TARGETS ?= cookie form record snapshot passwd id token
 
 # The flags asked for: -g -O1 -fsanitize=fuzzer,address,undefined, plus
 # -fno-sanitize-recover=undefined so that an UBSan finding is a crash that

@@ -118,19 +118,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(again);
         }
         exact = malloc(n > 0 ? (size_t)n : 1);
-        rv = sd_b64url_decode(in, size, exact, n > 0 ? (apr_size_t)n : 0,
-                              &got);
+        rv = sd_b64url_decode(in, size, exact, n > 0 ? (apr_size_t)n : 0, &got);
         FUZZ_CHECK((rv == APR_SUCCESS) == canonical,
                    "sd_b64url_decode %d, the reference %s", (int)rv,
                    canonical ? "accepts" : "refuses");
         if (rv == APR_SUCCESS) {
             FUZZ_CHECK(got == (apr_size_t)n &&
                            (n == 0 || memcmp(exact, raw, (size_t)n) == 0),
-                       "decoded %zu bytes, the reference %ld", (size_t)got,
-                       n);
+                       "decoded %zu bytes, the reference %ld", (size_t)got, n);
             if (n > 0) {
-                rv = sd_b64url_decode(in, size, exact, (apr_size_t)n - 1,
-                                      &got);
+                rv = sd_b64url_decode(in, size, exact, (apr_size_t)n - 1, &got);
                 FUZZ_CHECK(rv == APR_ENOSPC && got == 0,
                            "%ld bytes into %ld: %d", n, n - 1, (int)rv);
             }

@@ -6,12 +6,14 @@
  *
  * Input, by its first byte:
  *   'S'    the whole input is the snapshot file, as is (reaches the magic,
- *          length and checksum checks; a random input almost never has a
- *          valid SHA-256 digest);
- *   other  the rest is the snapshot's body (count u64, then records); the
- *          harness adds the magic in front and the correct digest behind,
- *          so that the fuzzer reaches the record parser. Bit 0 of the first
- *          byte picks the full-store policy (1: refuse, 0: evict).
+ *          version, length and tag checks; a random input never has a
+ *          valid HMAC under the harness's key);
+ *   other  the rest is the snapshot's body: a u64 count, then records. The
+ *          harness moves the count behind the records where format 2 keeps
+ *          it (so the seeds read like the format's old header), adds the
+ *          magic in front and the correct HMAC-SHA-256 tag under FUZZ_KEY
+ *          behind, so that the fuzzer reaches the record parser. Bit 0 of
+ *          the first byte picks the full-store policy (1: refuse, 0: evict).
  *
  * Properties:
  *  - the result is the one an independent reference parser of the format
@@ -20,9 +22,9 @@
  *  - after a load the store passes sd_shm_validate; loaded sessions are
  *    never more than the records that are in size, have times that
  *    sd_shm_restore accepts (created >= 0, created <= last_access <=
- *    now + 1 day, timeouts of at most a year) and have not expired at now; *loaded is the sessions in
- *    the store afterwards; under "refuse", when all such
- *    records have distinct keys and fit, every one of them is loaded;
+ *    now + 1 day, timeouts of at most a year) and have not expired at now;
+ * *loaded is the sessions in the store afterwards; under "refuse", when all
+ * such records have distinct keys and fit, every one of them is loaded;
  *  - every live session is byte for byte one of the file's records (key,
  *    times, timeouts, data);
  *  - sd_snapshot_save of the loaded store, then sd_snapshot_load into a
@@ -32,7 +34,8 @@
  *    created + max_age).
  *
  * fuzz/crashes/snapshot-*.snap are past findings (signed overflow of the
- * store's time arithmetic on extreme times); they must now run clean.
+ * store's time arithmetic on extreme times), rewritten as format 2 files
+ * tagged under FUZZ_KEY; they must now run clean.
  */
 #include <unistd.h>
 
@@ -48,6 +51,11 @@
 #define HDR (KEY16 + 8 + 8 + 4 + 4 + 4)
 #define MAXREC 64 /* records the oracle remembers in detail */
 #define MAXLIVE 16
+
+/* The snapshot key of every input (the seeds and crashes/ are tagged
+ * under it). */
+static const unsigned char FUZZ_KEY[SD_SNAPSHOT_KEY_LEN] =
+    "fuzz-snapshot-key-0123456789abc";
 
 static unsigned char *seg1, *seg2;
 static apr_size_t seg_size;
@@ -205,38 +213,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         file = (unsigned char *)fuzz_dup(data, size, 0);
     }
     else {
-        unsigned char rd[SD_SHA256_LEN];
-        sd_sha256_ctx_t c;
+        size_t body = size - 1;
 
-        flen = 8 + (size - 1) + SD_SHA256_LEN;
+        flen = 8 + body + SD_SHA256_LEN;
         file = malloc(flen);
-        memcpy(file, "SDSNAP01", 8);
-        memcpy(file + 8, data + 1, size - 1);
-        if (flen >= 8 + 8 + SD_SHA256_LEN) {
-            sd_sha256(file + 16, flen - 16 - SD_SHA256_LEN, rd);
-            sd_sha256_init(&c);
-            sd_sha256_update(&c, file, 16);
-            sd_sha256_update(&c, rd, sizeof(rd));
-            sd_sha256_final(&c, file + flen - SD_SHA256_LEN);
+        memcpy(file, "SDSNAP02", 8);
+        if (body >= 8) {
+            memcpy(file + 8, data + 1 + 8, body - 8);
+            memcpy(file + 8 + body - 8, data + 1, 8);
         }
         else {
-            memset(file + flen - SD_SHA256_LEN, 0, SD_SHA256_LEN);
+            memcpy(file + 8, data + 1, body);
         }
+        sd_hmac_sha256(FUZZ_KEY, sizeof(FUZZ_KEY), file, flen - SD_SHA256_LEN,
+                       file + flen - SD_SHA256_LEN);
     }
 
-    /* Reference parse. */
-    if (flen >= 48 && memcmp(file, "SDSNAP01", 8) == 0) {
-        unsigned char rd[SD_SHA256_LEN], d[SD_SHA256_LEN];
-        sd_sha256_ctx_t c;
-        const unsigned char *p = file + 16, *end = file + flen - 32;
+    /* Reference parse: magic, records, count, then the tag of all that. */
+    if (flen >= 48 && memcmp(file, "SDSNAP02", 8) == 0) {
+        unsigned char d[SD_SHA256_LEN];
+        const unsigned char *p = file + 8, *end = file + flen - 32 - 8;
 
-        sd_sha256(file + 16, flen - 48, rd);
-        sd_sha256_init(&c);
-        sd_sha256_update(&c, file, 16);
-        sd_sha256_update(&c, rd, sizeof(rd));
-        sd_sha256_final(&c, d);
-        if (memcmp(d, end, SD_SHA256_LEN) == 0) {
-            count = be64(file + 8);
+        sd_hmac_sha256(FUZZ_KEY, sizeof(FUZZ_KEY), file, flen - 32, d);
+        if (memcmp(d, file + flen - 32, SD_SHA256_LEN) == 0) {
+            count = be64(end);
             ref_valid = 1;
             for (k = 0; k < count; k++) {
                 apr_uint32_t len;
@@ -281,7 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     st = fresh(pool, seg1, refuse);
-    rv = sd_snapshot_parse(st, file, flen, NOW, &loaded, &why);
+    rv = sd_snapshot_parse(st, FUZZ_KEY, file, flen, NOW, &loaded, &why);
     sd_shm_stats(st, &ss);
     FUZZ_CHECK((rv == APR_SUCCESS) == ref_valid,
                "sd_snapshot_parse %s (%s), the reference says %s",
@@ -343,12 +343,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sd_shm_t *st2;
         live_t live2;
 
-        rv = sd_snapshot_save(st, snap_path, pool, &saved);
+        rv = sd_snapshot_save(st, snap_path, FUZZ_KEY, pool, &saved);
         FUZZ_CHECK(rv == APR_SUCCESS && saved == (apr_uint64_t)live.n,
                    "sd_snapshot_save: %d, %llu saved of %d", (int)rv,
                    (unsigned long long)saved, live.n);
         st2 = fresh(pool, seg2, refuse);
-        rv = sd_snapshot_load(st2, snap_path, pool, NOW, &loaded2, &why2);
+        rv = sd_snapshot_load(st2, snap_path, FUZZ_KEY, getuid(), pool, NOW,
+                              &loaded2, &why2);
         FUZZ_CHECK(rv == APR_SUCCESS && loaded2 == saved,
                    "reload of a saved snapshot: %d (%s), %llu of %llu",
                    (int)rv, why2 ? why2 : "-", (unsigned long long)loaded2,

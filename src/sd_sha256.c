@@ -58,7 +58,7 @@ apr_status_t sd_sha256_update(sd_sha256_ctx_t *c, const void *data,
         return APR_EINVAL;
     }
     return EVP_DigestUpdate(c->md, nonnull(data), len) ? APR_SUCCESS
-                                                        : APR_EGENERAL;
+                                                       : APR_EGENERAL;
 }
 
 apr_status_t sd_sha256_final(sd_sha256_ctx_t *c,
@@ -112,8 +112,8 @@ apr_status_t sd_hmac_sha256_init(sd_hmac_sha256_ctx_t *c, const void *key,
     if (c->mac == NULL) {
         return APR_ENOMEM;
     }
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 "SHA256", 0);
+    params[0] =
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
     params[1] = OSSL_PARAM_construct_end();
     /* A NULL key means "keep the previous one" to EVP_MAC_init: an empty
      * key must be passed as a real pointer. */
@@ -132,7 +132,7 @@ apr_status_t sd_hmac_sha256_update(sd_hmac_sha256_ctx_t *c, const void *data,
         return APR_EINVAL;
     }
     return EVP_MAC_update(c->mac, nonnull(data), len) ? APR_SUCCESS
-                                                       : APR_EGENERAL;
+                                                      : APR_EGENERAL;
 }
 
 apr_status_t sd_hmac_sha256_final(sd_hmac_sha256_ctx_t *c,
@@ -169,8 +169,8 @@ void sd_hmac_sha256(const void *key, apr_size_t keylen, const void *data,
     unsigned int n = 0;
 
     if (keylen > INT_MAX ||
-        HMAC(EVP_sha256(), nonnull(key), (int)keylen, nonnull(data), len,
-             out, &n) == NULL ||
+        HMAC(EVP_sha256(), nonnull(key), (int)keylen, nonnull(data), len, out,
+             &n) == NULL ||
         n != SD_SHA256_LEN) {
         crypto_failed();
     }

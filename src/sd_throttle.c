@@ -71,10 +71,10 @@ typedef struct {
 } sd_tslot_t;
 
 typedef struct {
-    apr_uint64_t magic;   /* SD_THROTTLE_MAGIC */
-    apr_uint32_t slots;   /* number of sd_tslot_t that follow */
+    apr_uint64_t magic; /* SD_THROTTLE_MAGIC */
+    apr_uint32_t slots; /* number of sd_tslot_t that follow */
     apr_uint32_t pad;
-    pthread_mutex_t lock; /* robust, process-shared */
+    pthread_mutex_t lock;                    /* robust, process-shared */
     unsigned char secret[APR_SIPHASH_KSIZE]; /* SipHash key of positions */
 } sd_thdr_t;
 
@@ -168,8 +168,7 @@ static void unlock(sd_throttle_t *t)
  * whole window, never more; one more than a window ahead cannot be a
  * recent attempt and counts as over, so a clock step cannot pin slots.
  */
-static apr_int64_t left(apr_int64_t start, apr_uint32_t window,
-                        apr_int64_t now)
+static apr_int64_t left(apr_int64_t start, apr_uint32_t window, apr_int64_t now)
 {
     apr_uint64_t elapsed;
 
@@ -258,10 +257,9 @@ static void hit_locked(sd_throttle_t *t, apr_uint64_t k, apr_uint32_t limit,
 /* Interface                                                           */
 /* ------------------------------------------------------------------ */
 
-apr_status_t sd_throttle_hit(sd_throttle_t *t, const char *key,
-                             apr_size_t len, apr_uint32_t limit,
-                             apr_uint32_t window, apr_int64_t now,
-                             apr_int64_t *wait)
+apr_status_t sd_throttle_hit(sd_throttle_t *t, const char *key, apr_size_t len,
+                             apr_uint32_t limit, apr_uint32_t window,
+                             apr_int64_t now, apr_int64_t *wait)
 {
     apr_uint64_t k = key_of(t, key, len);
     apr_status_t rv;

@@ -63,10 +63,9 @@ apr_status_t sd_throttle_attach(apr_pool_t *pool, void *base, apr_size_t size,
  * @return APR_SUCCESS; or the lock's error, with *wait = @a window (an
  *         attempt that cannot be counted is refused).
  */
-apr_status_t sd_throttle_hit(sd_throttle_t *t, const char *key,
-                             apr_size_t len, apr_uint32_t limit,
-                             apr_uint32_t window, apr_int64_t now,
-                             apr_int64_t *wait);
+apr_status_t sd_throttle_hit(sd_throttle_t *t, const char *key, apr_size_t len,
+                             apr_uint32_t limit, apr_uint32_t window,
+                             apr_int64_t now, apr_int64_t *wait);
 
 /**
  * Take back what sd_throttle_hit() counted for @a key: with @a forget 0,

@@ -227,8 +227,8 @@ static void test_key(void)
 
 /* A decode of @a text into a buffer of exactly @a cap bytes (so that ASan
  * sees any write past it); *got gets the bytes, *n their number. */
-static apr_status_t decode(const char *text, apr_size_t cap,
-                           unsigned char *got, apr_size_t *n)
+static apr_status_t decode(const char *text, apr_size_t cap, unsigned char *got,
+                           apr_size_t *n)
 {
     unsigned char *buf = malloc(cap ? cap : 1);
     apr_status_t rv;
@@ -250,8 +250,8 @@ static void test_decode(void)
     int bad = 0, i;
     apr_status_t rv;
     static const char *const refuse[] = {
-        "Zg==", "Zg=", "Zm9v=", "a+b/", "Zm9v\n", " Zm9v", "Zm 9v",
-        "Zm9v.", "Zh", "Zm9", "Z", "Zm9vY", "Zm9v%41", "\xc3\xa9" "AA",
+        "Zg==",  "Zg=", "Zm9v=", "a+b/", "Zm9v\n", " Zm9v",   "Zm 9v",
+        "Zm9v.", "Zh",  "Zm9",   "Z",    "Zm9vY",  "Zm9v%41", "\303\251AA",
     };
 
     /* Every length from 0 to 64 bytes, every canonical text. */
@@ -262,8 +262,7 @@ static void test_decode(void)
         sd_b64url_encode(in, len, text);
         rv = decode(text, len, got, &n);
         if (rv != APR_SUCCESS || n != len || memcmp(got, in, len) != 0) {
-            diag("length %u: rv %d, %u bytes", (unsigned)len, rv,
-                 (unsigned)n);
+            diag("length %u: rv %d, %u bytes", (unsigned)len, rv, (unsigned)n);
             bad++;
         }
     }
@@ -292,8 +291,7 @@ static void test_decode(void)
     {
         static const char nul[] = "Zm\0v";
         apr_size_t m = 99;
-        ok(sd_b64url_decode(nul, 4, got, sizeof got, &m) == APR_BADCH &&
-               m == 0,
+        ok(sd_b64url_decode(nul, 4, got, sizeof got, &m) == APR_BADCH && m == 0,
            "an embedded NUL is refused");
     }
 

@@ -289,8 +289,8 @@ static void test_hmac_stream(void)
     for (i = 0; i <= sizeof msg; i++) {
         badrv += sd_hmac_sha256_init(&c, key, 32) != APR_SUCCESS;
         badrv += sd_hmac_sha256_update(&c, msg, i) != APR_SUCCESS;
-        badrv += sd_hmac_sha256_update(&c, msg + i, sizeof msg - i) !=
-                 APR_SUCCESS;
+        badrv +=
+            sd_hmac_sha256_update(&c, msg + i, sizeof msg - i) != APR_SUCCESS;
         badrv += sd_hmac_sha256_final(&c, got) != APR_SUCCESS;
         bad += memcmp(got, want, sizeof want) != 0;
     }
@@ -339,8 +339,7 @@ static void test_wipe(void)
     for (i = 0; i < sizeof b; i++) {
         left += (i >= 8 && i < 40) ? b[i] != 0 : b[i] != 0xa5;
     }
-    is_int((long long)left, 0,
-           "sd_wipe zeroes exactly the bytes it is given");
+    is_int((long long)left, 0, "sd_wipe zeroes exactly the bytes it is given");
     sd_wipe(NULL, 0); /* must not crash: callers wipe what may be unset */
 }
 

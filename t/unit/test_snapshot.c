@@ -3,11 +3,18 @@
  * its data, times and timeouts; sessions that ended by the load are
  * dropped; a smaller store takes what fits; a save leaves no temporary
  * file and never damages the previous snapshot, even when it fails half
- * way; and every kind of bad file (empty, foreign, another version,
- * truncated at every length, any byte flipped, records that lie about
- * their length, trailing bytes, a huge count, a huge file, a directory) is
- * refused with APR_EINVAL and a reason, loading nothing. Last, parsing
- * thousands of random buffers never crashes (run it under SANITIZE=1).
+ * way; and every kind of bad file (empty, foreign, another version, a
+ * valid version 1 file, truncated at every length, any byte flipped,
+ * records that lie about their length, trailing bytes, a huge count, a
+ * huge file, a directory) is refused with APR_EINVAL and a reason, loading
+ * nothing. The files themselves: a save writes through no symbolic link
+ * (at the target or at the old predictable temporary name) and makes a
+ * 0600 file; a load refuses a link, a FIFO, another owner, group or other
+ * permission bits, another key, and a file altered or forged without the
+ * key; sd_snapshot_key() makes a 0600 key once, reads it back, and refuses
+ * a key file that is a link, not ours, not 0600 or not 32 bytes. Last,
+ * parsing thousands of random buffers never crashes (run it under
+ * SANITIZE=1).
  *
  * Files go to a directory of their own under /tmp, removed at the end.
  */
@@ -37,6 +44,13 @@
 #define T0 1700000000 /* "now" at the start of every scenario */
 
 static apr_pool_t *pool;
+
+/* The key every test saves and loads under, and another one. */
+static const unsigned char KEY[SD_SNAPSHOT_KEY_LEN] = {
+    0x6b, 0x65, 0x79, 0x2d, 0x6f, 0x66, 0x2d, 0x74, 0x68, 0x65, 0x2d,
+    0x74, 0x65, 0x73, 0x74, 0x73, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05,
+    0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f};
+static unsigned char OTHER_KEY[SD_SNAPSHOT_KEY_LEN];
 
 #include "store_util.h"
 static const char *dir; /* this run's directory under /tmp */
@@ -187,14 +201,18 @@ static const char *path_of(const char *name)
     return apr_pstrcat(pool, dir, "/", name, NULL);
 }
 
+/* Write @a buf to @a path as a file of mode 0600 (what sd_snapshot_save
+ * makes, so that only what a test changes is wrong with it). */
 static int write_bytes(const char *path, const void *buf, apr_size_t len)
 {
-    FILE *f = fopen(path, "wb");
+    FILE *f;
     int good;
+    unlink(path);
+    f = fopen(path, "wb");
     if (!f) {
         return 0;
     }
-    good = fwrite(buf, 1, len, f) == len;
+    good = fwrite(buf, 1, len, f) == len && fchmod(fileno(f), 0600) == 0;
     return fclose(f) == 0 && good;
 }
 
@@ -290,22 +308,21 @@ static void put64(unsigned char *p, apr_uint64_t v)
 
 /*
  * The format, as the comment at the top of sd_snapshot.c draws it:
- * "SDSNAP01", a u64 count, then per record a 16-byte key, created and
- * last_access (i64), idle, max_age and len (u32), len bytes of data; all
- * big-endian; then a 32-byte digest.
- *
- * The digest sd_snapshot_save() writes and sd_snapshot_parse() checks is
- * SHA-256(magic || count || SHA-256(records)). The comment says "SHA-256
- * of everything before it", which is another value; test_documented_digest
- * shows which one the code takes.
+ * "SDSNAP02", then per record a 16-byte key, created and last_access
+ * (i64), idle, max_age and len (u32), len bytes of data; then a u64
+ * count; all big-endian; then a 32-byte HMAC-SHA-256 of every byte before
+ * it under the snapshot key. test_documented_tag checks that a file built
+ * from this description alone loads.
  */
-#define HDR 16
+#define HDR 16 /* magic and count */
+#define REC0 8 /* where the first record starts */
 #define REC_HDR 44
 #define DIGEST 32
 
 typedef struct {
     unsigned char *b;
     apr_size_t len, cap;
+    apr_uint64_t count; /* what snap_end() writes */
 } buf_t;
 
 static void buf_add(buf_t *b, const void *p, apr_size_t n)
@@ -318,14 +335,12 @@ static void buf_add(buf_t *b, const void *p, apr_size_t n)
     b->len += n;
 }
 
-/* Start a snapshot: magic and count. */
+/* Start a snapshot: the magic; the count goes at the end. */
 static void snap_begin(buf_t *b, const char *magic, apr_uint64_t count)
 {
-    unsigned char h[HDR];
-    memcpy(h, magic, 8);
-    put64(h + 8, count);
     b->len = 0;
-    buf_add(b, h, HDR);
+    b->count = count;
+    buf_add(b, magic, 8);
 }
 
 /* One record; @a len is what the record says, @a have the data bytes
@@ -348,17 +363,19 @@ static void snap_record(buf_t *b, const sd_key_t *k, apr_int64_t created,
     free(data);
 }
 
-/* Append the digest the code checks. */
+/* Append the count and the tag under @a key. */
+static void snap_end_key(buf_t *b, const unsigned char *key)
+{
+    unsigned char c[8], tag[DIGEST];
+    put64(c, b->count);
+    buf_add(b, c, 8);
+    sd_hmac_sha256(key, SD_SNAPSHOT_KEY_LEN, b->b, b->len, tag);
+    buf_add(b, tag, DIGEST);
+}
+
 static void snap_end(buf_t *b)
 {
-    unsigned char rd[DIGEST], d[DIGEST];
-    sd_sha256_ctx_t c;
-    sd_sha256(b->b + HDR, b->len - HDR, rd);
-    sd_sha256_init(&c);
-    sd_sha256_update(&c, b->b, HDR);
-    sd_sha256_update(&c, rd, DIGEST);
-    sd_sha256_final(&c, d);
-    buf_add(b, d, DIGEST);
+    snap_end_key(b, KEY);
 }
 
 /* ------------------------------------------------------------------ */
@@ -420,7 +437,7 @@ static void test_round_trip(void)
     }
     is_int(times, 34, "34 of them used after they were created");
 
-    is_int(sd_snapshot_save(st, path, pool, &count), APR_SUCCESS, "save");
+    is_int(sd_snapshot_save(st, path, KEY, pool, &count), APR_SUCCESS, "save");
     is_int(count, NSESS, "save counts %d sessions", NSESS);
     ok(stat(path, &sb) == 0 && S_ISREG(sb.st_mode), "the snapshot is there");
     is_int((long long)sb.st_size,
@@ -430,8 +447,8 @@ static void test_round_trip(void)
            "it is readable by its owner only (it holds session data)");
     is_int(tmp_files(dir), 0, "no temporary file left beside it");
 
-    is_int(sd_snapshot_load(st2, path, pool, T0, &loaded, &why), APR_SUCCESS,
-           "load into a fresh store of the same size");
+    is_int(sd_snapshot_load(st2, path, KEY, getuid(), pool, T0, &loaded, &why),
+           APR_SUCCESS, "load into a fresh store of the same size");
     is_int(loaded, NSESS, "load counts %d sessions", NSESS);
     ok(why == NULL, "... and gives no reason for a good file");
     is_int(nsessions(st2), NSESS, "the fresh store holds %d", NSESS);
@@ -452,13 +469,14 @@ static void test_round_trip(void)
             key_n(&k, "snap", i);
             sd_shm_delete(st, &k);
         }
-        is_int(sd_snapshot_save(st, path, pool, &count), APR_SUCCESS,
+        is_int(sd_snapshot_save(st, path, KEY, pool, &count), APR_SUCCESS,
                "save again over the same path");
         is_int(count, NSESS - 10, "... 90 sessions");
         ok(stat(path, &sb) == 0 && sb.st_ino != before,
            "... written to a new file renamed over the old one");
-        is_int(sd_snapshot_load(st3, path, pool, T0, &loaded, &why),
-               APR_SUCCESS, "load the new snapshot");
+        is_int(
+            sd_snapshot_load(st3, path, KEY, getuid(), pool, T0, &loaded, &why),
+            APR_SUCCESS, "load the new snapshot");
         is_int(loaded, NSESS - 10, "... 90 sessions");
         got = collect(st3);
         is_int(matching(&got, &want, &extra), NSESS - 10, "... each as it was");
@@ -472,14 +490,14 @@ static void test_round_trip(void)
         sd_shm_t *e2 = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
         const char *ep = path_of("empty.snap");
         count = 99;
-        is_int(sd_snapshot_save(e, ep, pool, &count), APR_SUCCESS,
+        is_int(sd_snapshot_save(e, ep, KEY, pool, &count), APR_SUCCESS,
                "save an empty store");
         is_int(count, 0, "... 0 sessions");
         ok(stat(ep, &sb) == 0 && sb.st_size == HDR + DIGEST,
            "... a file of header and digest only (48 bytes)");
         loaded = 99;
-        is_int(sd_snapshot_load(e2, ep, pool, T0, &loaded, &why), APR_SUCCESS,
-               "load it");
+        is_int(sd_snapshot_load(e2, ep, KEY, getuid(), pool, T0, &loaded, &why),
+               APR_SUCCESS, "load it");
         is_int(loaded, 0, "... 0 sessions");
     }
     recs_free(&want);
@@ -515,7 +533,7 @@ static void test_expired(void)
     sd_shm_get(st, &k[1], T0 + 50, NULL, 0, NULL, NULL);
     put(st, &k[2], 10, 3, T0, 10000, 300);   /* c: max_age 300 */
     put(st, &k[3], 10, 4, T0, 10000, 50000); /* d: ends at T0 + 10000 */
-    is_int(sd_snapshot_save(st, path, pool, &count), APR_SUCCESS,
+    is_int(sd_snapshot_save(st, path, KEY, pool, &count), APR_SUCCESS,
            "ended: save 4 sessions");
     is_int(count, 4, "... 4 counted");
 
@@ -523,8 +541,8 @@ static void test_expired(void)
         sd_shm_t *to = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
         char back[8] = "";
         int j, n = 0;
-        apr_status_t rv =
-            sd_snapshot_load(to, path, pool, cases[i].at, &loaded, &why);
+        apr_status_t rv = sd_snapshot_load(to, path, KEY, getuid(), pool,
+                                           cases[i].at, &loaded, &why);
         for (j = 0; j < 4; j++) {
             if (sd_shm_get(to, &k[j], cases[i].at, NULL, 0, NULL, NULL) ==
                 APR_SUCCESS) {
@@ -554,7 +572,7 @@ static void test_smaller(void)
     int extra = 0, i, small = 0;
     apr_status_t rv;
 
-    if (!st || sd_snapshot_save(st, path, pool, &count) != APR_SUCCESS) {
+    if (!st || sd_snapshot_save(st, path, KEY, pool, &count) != APR_SUCCESS) {
         ok(0, "smaller: save the 100 sessions");
         return;
     }
@@ -563,7 +581,7 @@ static void test_smaller(void)
     /* Room for 40 sessions, refusing the rest. */
     {
         sd_shm_t *to = heap_store(40, 1 << 20, MAXD, SD_SHM_FULL_REFUSE);
-        rv = sd_snapshot_load(to, path, pool, T0, &loaded, &why);
+        rv = sd_snapshot_load(to, path, KEY, getuid(), pool, T0, &loaded, &why);
         is_int(rv, APR_SUCCESS, "capacity 40 (refuse): load succeeds");
         is_int(nsessions(to), 40, "... 40 sessions in the store");
         is_int(loaded, 40, "... and 40 reported loaded");
@@ -576,7 +594,7 @@ static void test_smaller(void)
     /* The same with eviction: the store keeps 40, the last it took. */
     {
         sd_shm_t *to = heap_store(40, 1 << 20, MAXD, SD_SHM_FULL_EVICT);
-        rv = sd_snapshot_load(to, path, pool, T0, &loaded, &why);
+        rv = sd_snapshot_load(to, path, KEY, getuid(), pool, T0, &loaded, &why);
         is_int(rv, APR_SUCCESS, "capacity 40 (evict): load succeeds");
         is_int(nsessions(to), 40, "... 40 sessions in the store");
         is_int(loaded, 40,
@@ -595,7 +613,7 @@ static void test_smaller(void)
         for (i = 0; i < want.n; i++) {
             small += want.r[i].len <= 1024;
         }
-        rv = sd_snapshot_load(to, path, pool, T0, &loaded, &why);
+        rv = sd_snapshot_load(to, path, KEY, getuid(), pool, T0, &loaded, &why);
         is_int(rv, APR_SUCCESS, "max_data 1024: load succeeds");
         is_int(loaded, small, "... the %d sessions of 1024 bytes or less",
                small);
@@ -608,7 +626,7 @@ static void test_smaller(void)
         sd_shm_t *to = heap_store(200, 64 << 10, MAXD, SD_SHM_FULL_REFUSE);
         apr_uint64_t n;
         why = NULL;
-        rv = sd_snapshot_load(to, path, pool, T0, &loaded, &why);
+        rv = sd_snapshot_load(to, path, KEY, getuid(), pool, T0, &loaded, &why);
         n = nsessions(to);
         if (!is_int(rv, APR_SUCCESS,
                     "64K of memory for %lluK of data: load succeeds",
@@ -636,8 +654,6 @@ static void test_atomic(void)
     sd_shm_t *st = full_store(&bytes);
     sd_shm_t *other = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
     const char *path = path_of("atomic.snap");
-    const char *blocker =
-        apr_psprintf(pool, "%s.tmp.%ld", path, (long)getpid());
     unsigned char *before, *after;
     apr_size_t blen = 0, alen = 0;
     sd_key_t k;
@@ -645,7 +661,7 @@ static void test_atomic(void)
 
     key_n(&k, "other", 1);
     put(other, &k, 100, 1, T0, 1800, 28800);
-    if (!st || sd_snapshot_save(st, path, pool, &count) != APR_SUCCESS) {
+    if (!st || sd_snapshot_save(st, path, KEY, pool, &count) != APR_SUCCESS) {
         ok(0, "atomic: a first snapshot");
         return;
     }
@@ -653,18 +669,26 @@ static void test_atomic(void)
     ok(before != NULL && blen > 0, "atomic: a first snapshot of %lu bytes",
        (unsigned long)blen);
 
-    /* The temporary file cannot be made. */
-    apr_dir_make(blocker, APR_FPROT_OS_DEFAULT, pool);
-    rv = sd_snapshot_save(other, path, pool, &count);
-    ok(rv != APR_SUCCESS,
-       "a save whose temporary file cannot be made fails "
-       "(%d)",
-       rv);
-    after = read_bytes(path, &alen);
-    ok(after && alen == blen && memcmp(after, before, blen) == 0,
-       "... and the previous snapshot is intact");
-    free(after);
-    apr_dir_remove(blocker, pool);
+    /* The temporary file cannot be made: its name (the target's, plus
+     * ".tmp." and 16 random hex digits) would be longer than a file name
+     * may be, while the target's own name is not. */
+    {
+        char name[241];
+        const char *longp;
+        memset(name, 'n', sizeof name - 1);
+        name[sizeof name - 1] = '\0';
+        longp = path_of(name);
+        ok(write_bytes(longp, before, blen),
+           "a snapshot under a name of 240 characters");
+        rv = sd_snapshot_save(other, longp, KEY, pool, &count);
+        ok(rv != APR_SUCCESS,
+           "a save whose temporary file cannot be made fails (%d)", rv);
+        after = read_bytes(longp, &alen);
+        ok(after && alen == blen && memcmp(after, before, blen) == 0,
+           "... and the previous snapshot is intact");
+        free(after);
+        unlink(longp);
+    }
 
     /* The disk fills half way: a child with a file size limit. */
     {
@@ -680,7 +704,7 @@ static void test_atomic(void)
             if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
                 _exit(3);
             }
-            _exit(sd_snapshot_save(st, path, pool, &count) == APR_SUCCESS);
+            _exit(sd_snapshot_save(st, path, KEY, pool, &count) == APR_SUCCESS);
         }
         waitpid(pid, &status, 0);
         is_int(WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status),
@@ -704,7 +728,7 @@ static void test_atomic(void)
         apr_file_open(&f, inside, APR_FOPEN_WRITE | APR_FOPEN_CREATE,
                       APR_FPROT_OS_DEFAULT, pool);
         apr_file_close(f);
-        rv = sd_snapshot_save(other, d, pool, &count);
+        rv = sd_snapshot_save(other, d, KEY, pool, &count);
         ok(rv != APR_SUCCESS, "a save onto a directory fails (%d)", rv);
         is_int(tmp_files(dir), 0, "... and leaves no temporary file");
         ok(file_exists(inside), "... and the directory is untouched");
@@ -713,7 +737,7 @@ static void test_atomic(void)
     /* A directory that does not exist. */
     {
         const char *p = path_of("no/such/dir/x.snap");
-        rv = sd_snapshot_save(other, p, pool, &count);
+        rv = sd_snapshot_save(other, p, KEY, pool, &count);
         ok(rv != APR_SUCCESS, "a save into a missing directory fails (%d)", rv);
         ok(!file_exists(p), "... and makes nothing");
     }
@@ -757,7 +781,7 @@ static int refused(const void *buf, apr_size_t len, const char **whyp)
         diag("cannot write %s", path);
         return 0;
     }
-    rv = sd_snapshot_load(victim, path, pool, T0, &loaded, &why);
+    rv = sd_snapshot_load(victim, path, KEY, getuid(), pool, T0, &loaded, &why);
     for (i = 0; i < 2; i++) {
         absent &= sd_shm_get(victim, &small_keys[i], T0, NULL, 0, NULL,
                                NULL) == APR_NOTFOUND;
@@ -796,7 +820,7 @@ static void test_bad_files(void)
     apr_size_t n = 0, i;
     apr_uint64_t count = 0, loaded = 0;
     int bad, r;
-    buf_t hb = {NULL, 0, 0};
+    buf_t hb = {NULL, 0, 0, 0};
     apr_status_t rv;
 
     make_victim();
@@ -804,7 +828,7 @@ static void test_bad_files(void)
     key_n(&small_keys[1], "small", 1);
     put(st, &small_keys[0], 20, 1, T0, 1800, 28800);
     put(st, &small_keys[1], 3, 2, T0, 1800, 28800);
-    sd_snapshot_save(st, path, pool, &count);
+    sd_snapshot_save(st, path, KEY, pool, &count);
     good = read_bytes(path, &n);
     if (!ok(good && n == HDR + 2 * REC_HDR + 23 + DIGEST,
             "bad files: a valid snapshot of 2 sessions, %lu bytes",
@@ -815,7 +839,7 @@ static void test_bad_files(void)
 
     r = refused("", 0, &why);
     ok(r, "an empty file: refused (%s)", WHY(why));
-    r = refused("SDSNAP01", 8, &why);
+    r = refused("SDSNAP02", 8, &why);
     ok(r, "only the magic: refused (%s)", WHY(why));
     memcpy(b, good, n);
     memcpy(b, "NOTASNAP", 8);
@@ -823,10 +847,35 @@ static void test_bad_files(void)
     ok(r && has_word(why, "not"), "wrong magic: refused as not a snapshot (%s)",
        WHY(why));
     memcpy(b, good, n);
-    memcpy(b, "SDSNAP02", 8);
+    memcpy(b, "SDSNAP03", 8);
     r = refused(b, n, &why);
     ok(r && has_word(why, "version"),
-       "SDSNAP02: refused as another version (%s)", WHY(why));
+       "SDSNAP03: refused as another version (%s)", WHY(why));
+    {
+        /* A version 1 file, valid by the old rules: its SHA-256 digest
+         * needs no key, so anyone who could write the file could make
+         * one (an admin session, say). */
+        buf_t v1 = {NULL, 0, 0, 0};
+        unsigned char h[16], rd[DIGEST], d[DIGEST];
+        sd_sha256_ctx_t c;
+        memcpy(h, "SDSNAP01", 8);
+        put64(h + 8, 2);
+        buf_add(&v1, h, 16);
+        snap_record(&v1, &small_keys[0], T0, T0, 1800, 28800, 20, 20);
+        snap_record(&v1, &small_keys[1], T0, T0, 1800, 28800, 3, 3);
+        sd_sha256(v1.b + 16, v1.len - 16, rd);
+        sd_sha256_init(&c);
+        sd_sha256_update(&c, v1.b, 16);
+        sd_sha256_update(&c, rd, DIGEST);
+        sd_sha256_final(&c, d);
+        buf_add(&v1, d, DIGEST);
+        r = refused(v1.b, v1.len, &why);
+        ok(r && has_word(why, "version 1"),
+           "a valid version 1 file (unkeyed digest): refused as version 1 "
+           "(%s)",
+           WHY(why));
+        free(v1.b);
+    }
 
     for (bad = 0, i = 0; i < n; i++) {
         bad += !refused(good, i, NULL);
@@ -846,106 +895,110 @@ static void test_bad_files(void)
            "offsets: refused, nothing loaded",
            (unsigned long)n);
     memcpy(b, good, n);
-    b[HDR + REC_HDR + 5] ^= 0x20;
+    b[REC0 + REC_HDR + 5] ^= 0x20;
     r = refused(b, n, &why);
-    ok(r && has_word(why, "checksum"),
-       "a flipped data byte: refused for its checksum (%s)", WHY(why));
+    ok(r && has_word(why, "tag"),
+       "a flipped data byte: refused for its tag (%s)", WHY(why));
 
     /* By hand: first a valid file, so the builder is known to be right. */
-    snap_begin(&hb, "SDSNAP01", 2);
+    snap_begin(&hb, "SDSNAP02", 2);
     snap_record(&hb, &small_keys[0], T0, T0, 1800, 28800, 20, 20);
     snap_record(&hb, &small_keys[1], T0, T0, 1800, 28800, 3, 3);
     snap_end(&hb);
     ok(hb.len == n, "a snapshot built by hand has the saved one's size");
     {
         sd_shm_t *to = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
-        rv = sd_snapshot_parse(to, hb.b, hb.len, T0, &loaded, &why);
+        rv = sd_snapshot_parse(to, KEY, hb.b, hb.len, T0, &loaded, &why);
         ok(rv == APR_SUCCESS && loaded == 2, "... and loads: its 2 sessions");
     }
 
-    snap_begin(&hb, "SDSNAP01", 3);
+    snap_begin(&hb, "SDSNAP02", 3);
     snap_record(&hb, &small_keys[0], T0, T0, 1800, 28800, 20, 20);
     snap_record(&hb, &small_keys[1], T0, T0, 1800, 28800, 3, 3);
     snap_record(&hb, &small_keys[1], T0, T0, 1800, 28800, 11, 10);
     snap_end(&hb);
     r = refused(hb.b, hb.len, &why);
     ok(r && has_word(why, "past"),
-       "good checksum, a 3rd record one byte longer than the file: "
+       "good tag, a 3rd record one byte longer than the file: "
        "refused, the first 2 not loaded (%s)",
        WHY(why));
 
-    snap_begin(&hb, "SDSNAP01", 2);
+    snap_begin(&hb, "SDSNAP02", 2);
     snap_record(&hb, &small_keys[0], T0, T0, 1800, 28800, 20, 20);
     snap_record(&hb, &small_keys[1], T0, T0, 1800, 28800, 0xFFFFFFFFu, 3);
     snap_end(&hb);
     r = refused(hb.b, hb.len, &why);
     ok(r && has_word(why, "past"),
-       "good checksum, a record of length 2^32-1: refused (%s)", WHY(why));
+       "good tag, a record of length 2^32-1: refused (%s)", WHY(why));
 
-    snap_begin(&hb, "SDSNAP01", 3);
+    snap_begin(&hb, "SDSNAP02", 3);
     snap_record(&hb, &small_keys[0], T0, T0, 1800, 28800, 20, 20);
     snap_record(&hb, &small_keys[1], T0, T0, 1800, 28800, 3, 3);
     buf_add(&hb, "\0\0\0\0\0\0\0\0\0\0", 10);
     snap_end(&hb);
     r = refused(hb.b, hb.len, &why);
     ok(r && has_word(why, "past"),
-       "good checksum, count 3 but 10 bytes where the 3rd record should be: "
+       "good tag, count 3 but 10 bytes where the 3rd record should be: "
        "refused (%s)",
        WHY(why));
 
-    snap_begin(&hb, "SDSNAP01", 2);
+    snap_begin(&hb, "SDSNAP02", 2);
     snap_record(&hb, &small_keys[0], T0, T0, 1800, 28800, 20, 20);
     snap_record(&hb, &small_keys[1], T0, T0, 1800, 28800, 3, 3);
     buf_add(&hb, "extra", 5);
     snap_end(&hb);
     r = refused(hb.b, hb.len, &why);
     ok(r && has_word(why, "after"),
-       "good checksum, 5 bytes after the last record: refused (%s)", WHY(why));
+       "good tag, 5 bytes after the last record: refused (%s)", WHY(why));
 
-    snap_begin(&hb, "SDSNAP01", 1);
+    snap_begin(&hb, "SDSNAP02", 1);
     snap_record(&hb, &small_keys[0], T0, T0, 1800, 28800, 20, 20);
     snap_record(&hb, &small_keys[1], T0, T0, 1800, 28800, 3, 3);
     snap_end(&hb);
     r = refused(hb.b, hb.len, &why);
     ok(r && has_word(why, "after"),
-       "good checksum, count 1 for 2 records: refused (%s)", WHY(why));
+       "good tag, count 1 for 2 records: refused (%s)", WHY(why));
 
-    snap_begin(&hb, "SDSNAP01", ~(apr_uint64_t)0);
+    snap_begin(&hb, "SDSNAP02", ~(apr_uint64_t)0);
     snap_record(&hb, &small_keys[0], T0, T0, 1800, 28800, 20, 20);
     snap_record(&hb, &small_keys[1], T0, T0, 1800, 28800, 3, 3);
     snap_end(&hb);
     r = refused(hb.b, hb.len, &why);
-    ok(r, "good checksum, count 2^64-1: refused (%s)", WHY(why));
-    snap_begin(&hb, "SDSNAP01", (apr_uint64_t)1 << 40);
+    ok(r, "good tag, count 2^64-1: refused (%s)", WHY(why));
+    snap_begin(&hb, "SDSNAP02", (apr_uint64_t)1 << 40);
     snap_end(&hb);
     r = refused(hb.b, hb.len, &why);
-    ok(r, "good checksum, count 2^40 and no records: refused (%s)", WHY(why));
+    ok(r, "good tag, count 2^40 and no records: refused (%s)", WHY(why));
 
     /* A file far larger than any snapshot of the store (sparse: cheap). */
     {
         const char *big = path_of("big.snap");
         apr_file_t *f;
         apr_file_open(&f, big, APR_FOPEN_WRITE | APR_FOPEN_CREATE,
-                      APR_FPROT_OS_DEFAULT, pool);
+                      APR_FPROT_UREAD | APR_FPROT_UWRITE, pool);
         apr_file_write_full(f, good, n, NULL);
         apr_file_trunc(f, (apr_off_t)1 << 32);
         apr_file_close(f);
         why = NULL;
-        rv = sd_snapshot_load(victim, big, pool, T0, &loaded, &why);
-        ok(rv == APR_EINVAL && why && loaded == 0 && nsessions(victim) == 3,
-           "a 4 GB file: refused without reading it (%s)", why ? why : "");
+        rv = sd_snapshot_load(victim, big, KEY, getuid(), pool, T0, &loaded,
+                              &why);
+        ok(rv == APR_EINVAL && has_word(why, "tag") && loaded == 0 &&
+               nsessions(victim) == 3,
+           "a 4 GB file (sparse) with a valid snapshot at its start: refused "
+           "by its tag (%s)",
+           WHY(why));
         apr_file_remove(big, pool);
     }
 
     why = "unset";
     loaded = 7;
-    rv = sd_snapshot_load(victim, path_of("missing.snap"), pool, T0, &loaded,
-                          &why);
+    rv = sd_snapshot_load(victim, path_of("missing.snap"), KEY, getuid(), pool,
+                          T0, &loaded, &why);
     is_int(rv, APR_ENOENT, "a missing file: APR_ENOENT");
     ok(loaded == 0 && nsessions(victim) == 3, "... loading nothing");
 
     why = NULL;
-    rv = sd_snapshot_load(victim, dir, pool, T0, &loaded, &why);
+    rv = sd_snapshot_load(victim, dir, KEY, getuid(), pool, T0, &loaded, &why);
     ok(rv != APR_SUCCESS && why != NULL && loaded == 0 &&
            nsessions(victim) == 3,
        "a directory: refused (%d, %s)", rv, why ? why : "NULL");
@@ -956,27 +1009,267 @@ static void test_bad_files(void)
 }
 
 /* A snapshot built by hand exactly as the format comment in sd_snapshot.c
- * says (digest = SHA-256(magic || count || SHA-256(records))) loads: the
- * comment is the format. */
-static void test_documented_digest(void)
+ * says (magic, records, count, then HMAC-SHA-256 of all of that under the
+ * key, computed here in one call) loads: the comment is the format. */
+static void test_documented_tag(void)
 {
     sd_shm_t *to = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
-    buf_t hb = {NULL, 0, 0};
+    buf_t hb = {NULL, 0, 0, 0};
     apr_uint64_t loaded = 0;
     const char *why = NULL;
     apr_status_t rv;
 
-    snap_begin(&hb, "SDSNAP01", 2);
+    snap_begin(&hb, "SDSNAP02", 2);
     snap_record(&hb, &small_keys[0], T0, T0, 1800, 28800, 20, 20);
     snap_record(&hb, &small_keys[1], T0, T0, 1800, 28800, 3, 3);
     snap_end(&hb);
-    rv = sd_snapshot_parse(to, hb.b, hb.len, T0, &loaded, &why);
+    rv = sd_snapshot_parse(to, KEY, hb.b, hb.len, T0, &loaded, &why);
     if (!ok(rv == APR_SUCCESS && loaded == 2,
             "a snapshot built by hand to the documented format loads")) {
         diag("rv %d, loaded %llu, why: %s", rv, (unsigned long long)loaded,
              why ? why : "NULL");
     }
     free(hb.b);
+}
+
+/* ------------------------------------------------------------------ */
+/* Whose file, which file                                              */
+/* ------------------------------------------------------------------ */
+
+/* A setup call a test relies on: say so when it fails. */
+static void sys(int rc, const char *what)
+{
+    if (rc != 0) {
+        diag("%s failed: %s", what, strerror(errno));
+    }
+}
+
+/* Load @a path into a fresh store: the status, *why, and the sessions
+ * loaded (*n). */
+static apr_status_t try_load(const char *path, const unsigned char *key,
+                             apr_uid_t owner, const char **why, apr_uint64_t *n)
+{
+    sd_shm_t *to = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
+    apr_uint64_t loaded = 99;
+    apr_status_t rv;
+
+    *why = NULL;
+    rv = sd_snapshot_load(to, path, key, owner, pool, T0, &loaded, why);
+    *n = nsessions(to);
+    if (rv != APR_SUCCESS && loaded != 0) {
+        *n += 1000; /* a refusal that reports sessions is wrong too */
+    }
+    return rv;
+}
+
+static int same_file(const char *path, const void *want, apr_size_t len)
+{
+    apr_size_t n = 0;
+    unsigned char *got = read_bytes(path, &n);
+    int same = got && n == len && memcmp(got, want, len) == 0;
+    free(got);
+    return same;
+}
+
+/*
+ * A save never writes through a link: not one at the target (rename
+ * replaces the link itself), nor one planted at the temporary name the
+ * old code used (path.tmp.PID), which it opened with O_CREAT | O_TRUNC and
+ * so wrote the snapshot into whatever the link pointed to. A load opens
+ * with O_NOFOLLOW and checks the descriptor: a link, a FIFO, another
+ * owner, group or other permission bits are refused before a byte is
+ * parsed; so is a file under another key, or altered by someone without
+ * the key.
+ */
+static void test_files(void)
+{
+    sd_shm_t *st = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
+    const char *path = path_of("files.snap");
+    const char *precious = path_of("precious");
+    const char *why = NULL;
+    static const char text[] = "somebody else's file\n";
+    apr_uint64_t count = 0, n = 0;
+    apr_status_t rv;
+    struct stat sb;
+    sd_key_t k;
+
+    key_n(&k, "files", 0);
+    put(st, &k, 30, 1, T0, 1800, 28800);
+
+    /* A link at the target. */
+    write_bytes(precious, text, sizeof text - 1);
+    sys(symlink(precious, path), "symlink");
+    rv = sd_snapshot_save(st, path, KEY, pool, &count);
+    ok(rv == APR_SUCCESS && lstat(path, &sb) == 0 && S_ISREG(sb.st_mode),
+       "save over a symbolic link: the link is replaced by the snapshot");
+    ok(same_file(precious, text, sizeof text - 1),
+       "... and the file it pointed to is untouched");
+
+    /* A link at the old, predictable temporary name. */
+    {
+        const char *old_tmp =
+            apr_psprintf(pool, "%s.tmp.%ld", path, (long)getpid());
+        sys(symlink(precious, old_tmp), "symlink");
+        rv = sd_snapshot_save(st, path, KEY, pool, &count);
+        ok(rv == APR_SUCCESS && same_file(precious, text, sizeof text - 1),
+           "a link planted at path.tmp.PID: the save does not write "
+           "through it");
+        ok(lstat(old_tmp, &sb) == 0 && S_ISLNK(sb.st_mode),
+           "... and leaves it alone");
+        unlink(old_tmp);
+    }
+    memset(&sb, 0, sizeof sb);
+    rv = stat(path, &sb) == 0 ? APR_SUCCESS : APR_EGENERAL;
+    ok(rv == APR_SUCCESS && (sb.st_mode & 07777) == 0600 &&
+           sb.st_uid == geteuid(),
+       "the snapshot is mode 0600 (%04o), owned by the saver",
+       (unsigned)(sb.st_mode & 07777));
+
+    rv = try_load(path, KEY, getuid(), &why, &n);
+    ok(rv == APR_SUCCESS && n == 1, "it loads (1 session)");
+
+    /* Wrong key; tampered without the key. */
+    rv = try_load(path, OTHER_KEY, getuid(), &why, &n);
+    ok(rv == APR_EINVAL && n == 0 && has_word(why, "another key"),
+       "under another key: refused, nothing loaded (%s)", WHY(why));
+    {
+        apr_size_t len = 0;
+        unsigned char *b = read_bytes(path, &len);
+        buf_t forged = {NULL, 0, 0, 0};
+        sd_key_t admin;
+        /* One byte of the session's data changed in place. */
+        b[REC0 + REC_HDR + 7] ^= 0x04;
+        write_bytes(path, b, len);
+        rv = try_load(path, KEY, getuid(), &why, &n);
+        ok(rv == APR_EINVAL && n == 0 && has_word(why, "tag"),
+           "one data byte changed: refused (%s)", WHY(why));
+        /* A whole forged snapshot, well-formed, tagged under a guessed
+         * key (what someone who can write the file but not read the key
+         * can do at best). */
+        key_n(&admin, "forged-admin", 0);
+        snap_begin(&forged, "SDSNAP02", 1);
+        snap_record(&forged, &admin, T0, T0, 1800, 28800, 40, 40);
+        snap_end_key(&forged, OTHER_KEY);
+        write_bytes(path, forged.b, forged.len);
+        rv = try_load(path, KEY, getuid(), &why, &n);
+        ok(rv == APR_EINVAL && n == 0,
+           "a forged snapshot tagged under a guessed key: refused (%s)",
+           WHY(why));
+        free(forged.b);
+        free(b);
+    }
+
+    /* Owner and mode, checked on the descriptor. */
+    sd_snapshot_save(st, path, KEY, pool, &count);
+    rv = try_load(path, KEY, getuid() + 1, &why, &n);
+    ok(rv == APR_EINVAL && n == 0 && has_word(why, "belongs to uid"),
+       "expected another owner: refused (%s)", WHY(why));
+    if (getuid() == 0) {
+        sys(chown(path, 65534, (gid_t)-1), "chown");
+        rv = try_load(path, KEY, 0, &why, &n);
+        ok(rv == APR_EINVAL && n == 0 && has_word(why, "65534"),
+           "a file of uid 65534 when root's is expected: refused (%s)",
+           WHY(why));
+        sys(chown(path, 0, (gid_t)-1), "chown");
+    }
+    else {
+        skip(1, "chown needs root");
+    }
+    sys(chmod(path, 0640), "chmod");
+    rv = try_load(path, KEY, getuid(), &why, &n);
+    ok(rv == APR_EINVAL && n == 0 && has_word(why, "0640"),
+       "mode 0640: refused (%s)", WHY(why));
+    sys(chmod(path, 0602), "chmod");
+    rv = try_load(path, KEY, getuid(), &why, &n);
+    ok(rv == APR_EINVAL && n == 0 && has_word(why, "0602"),
+       "mode 0602: refused (%s)", WHY(why));
+    sys(chmod(path, 0400), "chmod");
+    rv = try_load(path, KEY, getuid(), &why, &n);
+    ok(rv == APR_SUCCESS && n == 1, "mode 0400: loads");
+
+    /* A link to a good snapshot, and a FIFO, are not followed or read. */
+    {
+        const char *link = path_of("link.snap");
+        const char *fifo = path_of("fifo.snap");
+        sys(symlink(path, link), "symlink");
+        rv = try_load(link, KEY, getuid(), &why, &n);
+        ok(rv == APR_EINVAL && n == 0 && has_word(why, "symbolic link"),
+           "a symbolic link to a good snapshot: refused (%s)", WHY(why));
+        sys(mkfifo(fifo, 0600), "mkfifo");
+        alarm(10);
+        rv = try_load(fifo, KEY, getuid(), &why, &n);
+        alarm(0);
+        ok(rv == APR_EINVAL && n == 0 && has_word(why, "regular"),
+           "a FIFO: refused at once, without waiting for a writer (%s)",
+           WHY(why));
+        unlink(link);
+        unlink(fifo);
+    }
+    unlink(path);
+    unlink(precious);
+}
+
+/* sd_snapshot_key(): made once, then read back; refused when it is not a
+ * plain 0600 file of 32 bytes of ours; never created through a link. */
+static void test_key_file(void)
+{
+    const char *kp = path_of("snap.key"), *kp2 = path_of("other.key");
+    const char *target = path_of("key-target");
+    unsigned char k1[SD_SNAPSHOT_KEY_LEN], k2[SD_SNAPSHOT_KEY_LEN];
+    static const unsigned char zero[SD_SNAPSHOT_KEY_LEN];
+    const char *why = NULL;
+    apr_status_t rv;
+    struct stat sb;
+
+    rv = sd_snapshot_key(kp, pool, k1, &why);
+    ok(rv == APR_SUCCESS && memcmp(k1, zero, sizeof k1) != 0,
+       "key: made when absent (%s)", WHY(why));
+    ok(lstat(kp, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 32 &&
+           (sb.st_mode & 07777) == 0600 && sb.st_uid == geteuid(),
+       "... a regular file of 32 bytes, mode 0600, ours");
+    rv = sd_snapshot_key(kp, pool, k2, &why);
+    ok(rv == APR_SUCCESS && memcmp(k1, k2, sizeof k1) == 0,
+       "... read back the same the next time");
+    rv = sd_snapshot_key(kp2, pool, k2, &why);
+    ok(rv == APR_SUCCESS && memcmp(k1, k2, sizeof k1) != 0,
+       "another key file gets another key");
+
+    sys(chmod(kp, 0644), "chmod");
+    rv = sd_snapshot_key(kp, pool, k2, &why);
+    ok(rv == APR_EINVAL && has_word(why, "0644"), "mode 0644: refused (%s)",
+       WHY(why));
+    sys(chmod(kp, 0600), "chmod");
+    if (getuid() == 0) {
+        sys(chown(kp, 65534, (gid_t)-1), "chown");
+        rv = sd_snapshot_key(kp, pool, k2, &why);
+        ok(rv == APR_EINVAL && has_word(why, "65534"),
+           "owned by uid 65534: refused (%s)", WHY(why));
+        sys(chown(kp, 0, (gid_t)-1), "chown");
+    }
+    else {
+        skip(1, "chown needs root");
+    }
+    sys(truncate(kp, 31), "truncate");
+    rv = sd_snapshot_key(kp, pool, k2, &why);
+    ok(rv == APR_EINVAL && has_word(why, "31 bytes"), "31 bytes: refused (%s)",
+       WHY(why));
+    unlink(kp);
+
+    /* A link at the key's name, to a good key file or to nowhere. */
+    write_bytes(target, k1, sizeof k1);
+    sys(symlink(target, kp), "symlink");
+    rv = sd_snapshot_key(kp, pool, k2, &why);
+    ok(rv == APR_EINVAL && has_word(why, "symbolic link"),
+       "a symbolic link to a key file: refused (%s)", WHY(why));
+    unlink(kp);
+    unlink(target);
+    sys(symlink(target, kp), "symlink");
+    rv = sd_snapshot_key(kp, pool, k2, &why);
+    ok(rv != APR_SUCCESS && !file_exists(target),
+       "a dangling link: refused, and nothing made where it points (%s)",
+       WHY(why));
+    unlink(kp);
+    unlink(kp2);
 }
 
 /* ------------------------------------------------------------------ */
@@ -998,7 +1291,7 @@ static apr_uint32_t rnd(void)
 static void test_parse_random(void)
 {
     sd_shm_t *to = NULL;
-    buf_t hb = {NULL, 0, 0};
+    buf_t hb = {NULL, 0, 0, 0};
     int r, odd_rv = 0, partial = 0, invalid = 0, accepted[4] = {0, 0, 0, 0};
     int valid_refused = 0;
 
@@ -1026,7 +1319,7 @@ static void test_parse_random(void)
             /* The right header and a good digest over random records,
              * whole (kind 3) or with a random count or tail. */
             int nrec = (int)(rnd() % 5), j;
-            snap_begin(&hb, "SDSNAP01",
+            snap_begin(&hb, "SDSNAP02",
                        kind == 1 ? (apr_uint64_t)rnd() % 8
                                  : (apr_uint64_t)nrec);
             for (j = 0; j < nrec; j++) {
@@ -1053,7 +1346,7 @@ static void test_parse_random(void)
         b = malloc(len ? len : 1);
         memcpy(b, hb.b, len);
         before = nsessions(to);
-        rv = sd_snapshot_parse(to, b, len, T0, &loaded, &why);
+        rv = sd_snapshot_parse(to, KEY, b, len, T0, &loaded, &why);
         free(b);
         if (rv == APR_SUCCESS) {
             accepted[kind]++;
@@ -1100,7 +1393,7 @@ static void test_parse_random(void)
 static void test_extreme_times(void)
 {
     sd_shm_t *to = heap_store(10, 64 << 10, 1024, SD_SHM_FULL_REFUSE);
-    buf_t hb = {NULL, 0, 0};
+    buf_t hb = {NULL, 0, 0, 0};
     apr_uint64_t loaded = 0;
     const char *why = NULL;
     apr_status_t rv;
@@ -1110,7 +1403,7 @@ static void test_extreme_times(void)
     for (i = 0; i < 6; i++) {
         key_n(&k[i], "extreme", i);
     }
-    snap_begin(&hb, "SDSNAP01", 6);
+    snap_begin(&hb, "SDSNAP02", 6);
     snap_record(&hb, &k[0], INT64_MIN, T0, 1800, 28800, 20, 20);
     snap_record(&hb, &k[1], T0, INT64_MAX - 5, 1800, 28800, 3, 3);
     snap_record(&hb, &k[2], T0, T0 - 10, 1800, 28800, 5, 5);
@@ -1119,7 +1412,7 @@ static void test_extreme_times(void)
     snap_record(&hb, &k[4], T0, T0, 0xffffffffu, 28800, 7, 7);
     snap_record(&hb, &k[5], T0, T0, 1800, 31536001, 7, 7);
     snap_end(&hb);
-    rv = sd_snapshot_parse(to, hb.b, hb.len, T0, &loaded, &why);
+    rv = sd_snapshot_parse(to, KEY, hb.b, hb.len, T0, &loaded, &why);
     ok(rv == APR_SUCCESS && loaded == 1,
        "extreme or impossible times or timeouts: those records are skipped, "
        "the sane one "
@@ -1132,6 +1425,7 @@ int main(void)
 {
     apr_initialize();
     apr_pool_create(&pool, NULL);
+    memset(OTHER_KEY, 0x4f, sizeof OTHER_KEY);
     dir = apr_psprintf(pool, "/tmp/sd-snapshot-test.%ld", (long)getpid());
     if (apr_dir_make(dir, APR_FPROT_OS_DEFAULT, pool) != APR_SUCCESS) {
         plan(1);
@@ -1143,7 +1437,9 @@ int main(void)
     test_smaller();
     test_atomic();
     test_bad_files();
-    test_documented_digest();
+    test_documented_tag();
+    test_files();
+    test_key_file();
     test_extreme_times();
     test_parse_random();
     remove_tree(dir, 0);

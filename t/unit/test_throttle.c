@@ -378,8 +378,8 @@ static apr_int64_t hit(sd_throttle_t *t, const char *key, apr_uint32_t limit,
                        apr_int64_t now)
 {
     apr_int64_t wait = -1;
-    apr_status_t rv = sd_throttle_hit(t, key, strlen(key), limit, WINDOW, now,
-                                      &wait);
+    apr_status_t rv =
+        sd_throttle_hit(t, key, strlen(key), limit, WINDOW, now, &wait);
     if (rv != APR_SUCCESS) {
         diag("sd_throttle_hit(%s): %d", key, rv);
     }
@@ -530,8 +530,7 @@ static void test_full(void)
     for (counted = 0, i = 9; i < 16; i++) {
         counted += hit(t, k[i], LIMIT, T0 + 905) == 0;
     }
-    is_int(counted, 6,
-           "at +905, of 7 newcomers 6 take the 6 ended counters");
+    is_int(counted, 6, "at +905, of 7 newcomers 6 take the 6 ended counters");
     is_int(hit(t, k[15], LIMIT, T0 + 905), WINDOW,
            "... the 7th (k15) is throttled");
     ok(failures(t, k[6], T0 + 905) == LIMIT &&
@@ -994,8 +993,7 @@ static void test_race(void)
         if (allowed != LIMIT || refused != RACERS - LIMIT || bad != 0 ||
             failures(t, key, T0) != LIMIT) {
             diag("round %d: %d allowed, %d refused, %d odd, %lld counted",
-                 round, allowed, refused, bad,
-                 (long long)failures(t, key, T0));
+                 round, allowed, refused, bad, (long long)failures(t, key, T0));
             wrong++;
         }
     }
