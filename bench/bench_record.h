@@ -25,7 +25,7 @@
 static apr_size_t bench_record(apr_pool_t *p, unsigned long n, char **out)
 {
     sd_session_t *s =
-        sd_session_make(p, apr_psprintf(p, "bench%lu", n), "user");
+        sd_session_make(p, apr_psprintf(p, "bench%lu", n), "guest");
     if (!s) {
         fprintf(stderr, "sd_session_make failed (random source)\n");
         exit(1);

@@ -6,7 +6,7 @@
  * Each session is what sdemo_session_start() in mod_session_demo.c makes:
  * a random ID from sd_id_new(), stored under sd_id_key() of it, a record
  * from sd_session_make() + sd_record_encode() for user "bench<i>", role
- * "user", cred_stamp = sd_hash64("guest:password") (cred_stamp() of what
+ * "guest" (the fixed role of guests), cred_stamp = sd_hash64("guest:password") (cred_stamp() of what
  * sdemo_check_credentials() answers for a guest), and two short notes.
  * The store is written with sd_snapshot_save(), under the key in
  * SNAPSHOT.key (made by sd_snapshot_key() when absent, where the module

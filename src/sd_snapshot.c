@@ -4,9 +4,10 @@
  *
  * Format (all integers big-endian):
  *
- *   "SDSNAP02"            8 bytes, magic and format version
+ *   "SDSNAP03"            8 bytes, magic and format version
  *   record * count:
  *     key                 16 bytes (what the store keys by)
+ *     owner               16 bytes (whose session it is; see sd_store.h)
  *     created             i64
  *     last_access         i64
  *     idle, max_age       u32, u32
@@ -22,6 +23,9 @@
  * a 0600 file) can make a file that loads. Version 1 ("SDSNAP01") had the
  * count in the header and an unkeyed SHA-256: anyone able to write the
  * file could put an admin session in it. It is refused, not converted.
+ * Version 2 ("SDSNAP02") is version 3 without the owner: it is still
+ * loaded, and its sessions then belong to nobody (they cannot be listed
+ * or ended with "log out everywhere", and end by their timeouts).
  *
  * Files are opened with O_NOFOLLOW and checked on the descriptor (fstat),
  * never by name first, so nothing can be swapped between check and use;
@@ -44,13 +48,16 @@
 #include "sd_sha256.h"
 #include "sd_snapshot.h"
 
-#define MAGIC "SDSNAP02"
+#define MAGIC "SDSNAP03"
+#define MAGIC_V2 "SDSNAP02"
 #define MAGIC_V1 "SDSNAP01"
 #define MAGIC_LEN 8
 #define COUNT_LEN 8
 #define TAG_LEN SD_SHA256_LEN
 #define KEY_LEN 16
-#define REC_HDR (KEY_LEN + 8 + 8 + 4 + 4 + 4)
+#define OWNER_LEN SD_OWNER_LEN
+/* A record's fixed part, after the key (and, in version 3, the owner). */
+#define REC_TIMES (8 + 8 + 4 + 4 + 4)
 #define MIN_LEN (MAGIC_LEN + COUNT_LEN + TAG_LEN)
 
 static void put32(unsigned char *p, apr_uint32_t v)
@@ -300,20 +307,26 @@ static void emit(writer_t *w, const void *data, apr_size_t len)
     }
 }
 
-static int save_one(void *baton, const sd_key_t *key, const void *data,
+static int save_one(void *baton, const sd_key_t *key,
+                    const sd_owner_t *owner, const void *data,
                     apr_size_t len, apr_int64_t created,
                     apr_int64_t last_access, apr_uint32_t idle,
                     apr_uint32_t max_age)
 {
     writer_t *w = baton;
-    unsigned char h[REC_HDR];
+    unsigned char h[KEY_LEN + OWNER_LEN + REC_TIMES], *t = h + KEY_LEN;
 
     memcpy(h, key->b, KEY_LEN);
-    put64(h + KEY_LEN, (apr_uint64_t)created);
-    put64(h + KEY_LEN + 8, (apr_uint64_t)last_access);
-    put32(h + KEY_LEN + 16, idle);
-    put32(h + KEY_LEN + 20, max_age);
-    put32(h + KEY_LEN + 24, (apr_uint32_t)len);
+    if (owner)
+        memcpy(t, owner->b, OWNER_LEN);
+    else
+        memset(t, 0, OWNER_LEN);
+    t += OWNER_LEN;
+    put64(t, (apr_uint64_t)created);
+    put64(t + 8, (apr_uint64_t)last_access);
+    put32(t + 16, idle);
+    put32(t + 20, max_age);
+    put32(t + 24, (apr_uint32_t)len);
     emit(w, h, sizeof(h));
     emit(w, data, len);
     w->count++;
@@ -389,7 +402,7 @@ apr_status_t sd_snapshot_save(sd_shm_t *st, const char *path,
     if (w.rv == APR_SUCCESS) {
         emit(&w, MAGIC, MAGIC_LEN);
         if (w.rv == APR_SUCCESS) {
-            sd_shm_foreach(st, save_one, &w);
+            sd_shm_foreach_owned(st, save_one, &w);
         }
         put64(tail, w.count);
         emit(&w, tail, COUNT_LEN);
@@ -445,6 +458,7 @@ apr_status_t sd_snapshot_parse(sd_shm_t *st,
     sd_shm_params_t params;
     apr_uint64_t count, i;
     sd_shm_stats_t before, after;
+    apr_size_t own, hdr;
 
     *loaded = 0;
     if (len < MIN_LEN) {
@@ -461,10 +475,15 @@ apr_status_t sd_snapshot_parse(sd_shm_t *st,
                "version 2)";
         return APR_EINVAL;
     }
-    if (memcmp(buf, MAGIC, MAGIC_LEN) != 0) {
+    if (memcmp(buf, MAGIC, MAGIC_LEN) == 0)
+        own = OWNER_LEN;
+    else if (memcmp(buf, MAGIC_V2, MAGIC_LEN) == 0)
+        own = 0;
+    else {
         *why = "the snapshot is of another format version";
         return APR_EINVAL;
     }
+    hdr = KEY_LEN + own + REC_TIMES;
     /* Records end where the count begins; the tag covers everything. */
     end = buf + len - TAG_LEN - COUNT_LEN;
     sd_hmac_sha256(key, SD_SNAPSHOT_KEY_LEN, buf, len - TAG_LEN, tag);
@@ -481,16 +500,16 @@ apr_status_t sd_snapshot_parse(sd_shm_t *st,
     p = buf + MAGIC_LEN;
     for (i = 0; i < count; i++) {
         apr_uint32_t rlen;
-        if ((apr_size_t)(end - p) < REC_HDR) {
+        if ((apr_size_t)(end - p) < hdr) {
             *why = "the snapshot's records run past its end";
             return APR_EINVAL;
         }
-        rlen = get32(p + KEY_LEN + 24);
-        if (rlen > (apr_size_t)(end - p) - REC_HDR) {
+        rlen = get32(p + hdr - 4);
+        if (rlen > (apr_size_t)(end - p) - hdr) {
             *why = "a snapshot record runs past the end";
             return APR_EINVAL;
         }
-        p += REC_HDR + rlen;
+        p += hdr + rlen;
     }
     if (p != end) {
         *why = "the snapshot has bytes after its last record";
@@ -504,15 +523,21 @@ apr_status_t sd_snapshot_parse(sd_shm_t *st,
     p = buf + MAGIC_LEN;
     for (i = 0; i < count; i++) {
         sd_key_t k;
-        apr_uint32_t rlen = get32(p + KEY_LEN + 24);
+        sd_owner_t o;
+        const unsigned char *t = p + KEY_LEN + own;
+        apr_uint32_t rlen = get32(p + hdr - 4);
+        static const sd_owner_t nobody;
         memset(&k, 0, sizeof(k));
         memcpy(k.b, p, KEY_LEN);
+        if (own)
+            memcpy(o.b, p + KEY_LEN, OWNER_LEN);
         if (rlen <= params.max_data)
-            sd_shm_restore(
-                st, &k, p + REC_HDR, rlen, (apr_int64_t)get64(p + KEY_LEN),
-                (apr_int64_t)get64(p + KEY_LEN + 8), get32(p + KEY_LEN + 16),
-                get32(p + KEY_LEN + 20), now);
-        p += REC_HDR + rlen;
+            sd_shm_restore_owned(
+                st, &k,
+                own && memcmp(o.b, nobody.b, OWNER_LEN) != 0 ? &o : NULL,
+                p + hdr, rlen, (apr_int64_t)get64(t),
+                (apr_int64_t)get64(t + 8), get32(t + 16), get32(t + 20), now);
+        p += hdr + rlen;
     }
     sd_shm_stats(st, &after);
     *loaded = after.sessions > before.sessions

@@ -14,6 +14,7 @@
  */
 
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <apr_file_io.h>
@@ -23,6 +24,7 @@
 #include <stdarg.h>
 
 #include "sd_record.h"
+#include "sd_sha256.h"
 #include "sd_snapshot.h"
 #include "sd_store_shm.h"
 #include "sd_throttle.h"
@@ -293,19 +295,32 @@ static apr_status_t new_segment(apr_pool_t *persist, shm_store *s,
     return rv;
 }
 
+/* The snapshot's key lives beside it, in PATH.key, readable by root
+ * only: whoever can write the snapshot but not read the key cannot make a
+ * file that loads. */
+static const char *key_path(apr_pool_t *p, const char *snapshot)
+{
+    return apr_pstrcat(p, snapshot, ".key", NULL);
+}
+
 static void load_snapshot(shm_store *s, apr_pool_t *pool, const char *path,
                           apr_int64_t now)
 {
     /* A fresh start: bring back what the last stop saved. The file is
      * removed once loaded, so a crash later cannot resurrect sessions
      * that were logged out after it was written. */
+    unsigned char key[SD_SNAPSHOT_KEY_LEN];
     apr_uint64_t n = 0;
     const char *bad = NULL;
     apr_pool_t *tp;
     apr_status_t rv;
 
     apr_pool_create(&tp, pool);
-    rv = sd_snapshot_load(s->table, path, tp, now, &n, &bad);
+    rv = sd_snapshot_key(key_path(tp, path), tp, key, &bad);
+    if (rv == APR_SUCCESS)
+        rv = sd_snapshot_load(s->table, path, key, (apr_uid_t)getuid(), tp,
+                              now, &n, &bad);
+    sd_wipe(key, sizeof(key));
     if (rv == APR_SUCCESS) {
         say(s, SD_LOG_NOTICE,
             "SDEMO00204: %" APR_UINT64_T_FMT " sessions loaded from the "
@@ -429,9 +444,18 @@ apr_status_t sd_store_shm_open(apr_pool_t *persist, apr_pool_t *pool,
 }
 
 apr_status_t sd_store_shm_save(sd_store_t *st, const char *path,
-                               apr_pool_t *pool, apr_uint64_t *count)
+                               apr_pool_t *pool, apr_uint64_t *count,
+                               const char **why)
 {
-    return sd_snapshot_save(SELF(st)->table, path, pool, count);
+    unsigned char key[SD_SNAPSHOT_KEY_LEN];
+    apr_status_t rv;
+
+    *why = NULL;
+    rv = sd_snapshot_key(key_path(pool, path), pool, key, why);
+    if (rv == APR_SUCCESS)
+        rv = sd_snapshot_save(SELF(st)->table, path, key, pool, count);
+    sd_wipe(key, sizeof(key));
+    return rv;
 }
 
 sd_shm_t *sd_store_shm_table(sd_store_t *st)

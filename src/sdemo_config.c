@@ -757,18 +757,19 @@ static apr_status_t snapshot_save(void *data)
     snapshot_baton *b = data;
     apr_pool_t *p;
     apr_uint64_t n = 0;
+    const char *why = NULL;
     apr_status_t rv;
 
     if (getpid() != b->parent || !g || !g->shm ||
         ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_EXITING)
         return APR_SUCCESS;
     apr_pool_create(&p, NULL);
-    rv = sd_store_shm_save(g->shm, b->path, p, &n);
+    rv = sd_store_shm_save(g->shm, b->path, p, &n, &why);
     if (rv != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, b->s,
-                     "SDEMO00049: cannot write the snapshot %s; sessions "
+                     "SDEMO00049: cannot write the snapshot %s%s%s; sessions "
                      "will not survive a stop",
-                     b->path);
+                     b->path, why ? ": " : "", why ? why : "");
     else
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, b->s,
                      "SDEMO00050: %" APR_UINT64_T_FMT " sessions saved to "

@@ -21,10 +21,8 @@
 #include "sd_cookie.h"
 #include "sd_id.h"
 #include "sd_sha256.h"
+#include "sd_token.h"
 
-#define TOKEN_MAC 18                  /* bytes of HMAC in a token */
-#define TOKEN_RAW (8 + TOKEN_MAC)
-#define TOKEN_LEN ((TOKEN_RAW * 4 + 2) / 3)
 #define FORM_COOKIE_BYTES 16          /* randomness of the login-form cookie */
 #define DEVICE_TTL (30 * 86400)       /* a device cookie is good for 30 days */
 #define NONCE_BYTES 12                /* a device cookie's own name */
@@ -171,60 +169,24 @@ static const char *request_id(request_rec *r)
 }
 
 /* ---------------------------------------------------------------------
- * Signed tokens: base64url(time || HMAC(secret, purpose 0 bind time)).
- * Login forms and device cookies need no store space this way.
+ * Signed tokens (sd_token.c): login forms and device cookies need no
+ * store space this way.
  * --------------------------------------------------------------------- */
-
-static void token_mac(const char *purpose, const void *bind, apr_size_t blen,
-                      apr_uint64_t t, unsigned char *raw)
-{
-    unsigned char full[SD_SHA256_LEN];
-    apr_size_t plen = strlen(purpose) + 1;
-    unsigned char *msg = malloc(plen + blen + 8);
-    int i;
-
-    for (i = 0; i < 8; i++)
-        raw[i] = (unsigned char)(t >> (56 - 8 * i));
-    memcpy(msg, purpose, plen);
-    memcpy(msg + plen, bind, blen);
-    memcpy(msg + plen + blen, raw, 8);
-    sd_hmac_sha256(sdemo_secret(), 32, msg, plen + blen + 8, full);
-    free(msg);
-    memcpy(raw + 8, full, TOKEN_MAC);
-}
 
 static const char *token_make(apr_pool_t *p, const char *purpose,
                               const void *bind, apr_size_t blen,
                               apr_int64_t now)
 {
-    unsigned char raw[TOKEN_RAW];
-    char *out = apr_palloc(p, TOKEN_LEN + 1);
-    token_mac(purpose, bind, blen, (apr_uint64_t)now, raw);
-    sd_b64url_encode(raw, sizeof(raw), out);
+    char *out = apr_palloc(p, SD_TOKEN_LEN + 1);
+    sd_token_make(sdemo_secret(), 32, purpose, bind, blen, now, out);
     return out;
 }
 
-/* All arithmetic unsigned: a crafted time cannot overflow anything. */
 static int token_check(const char *purpose, const void *bind, apr_size_t blen,
-                       const char *token, apr_int64_t now, apr_uint64_t ttl)
+                       const char *token, apr_int64_t now, apr_int64_t ttl)
 {
-    unsigned char raw[TOKEN_RAW], mac[TOKEN_RAW];
-    apr_size_t n = 0;
-    apr_uint64_t t = 0, unow = (apr_uint64_t)now;
-    int i;
-
-    if (!token || strlen(token) != TOKEN_LEN ||
-        apr_decode_base64_binary(raw, token, TOKEN_LEN,
-                                 APR_ENCODE_BASE64URL | APR_ENCODE_NOPADDING,
-                                 &n) != APR_SUCCESS ||
-        n != TOKEN_RAW)
-        return 0;
-    for (i = 0; i < 8; i++)
-        t = (t << 8) | raw[i];
-    if (t > unow + 60 || (t < unow && unow - t > ttl))
-        return 0;
-    token_mac(purpose, bind, blen, t, mac);
-    return sd_ct_equal(mac + 8, raw + 8, TOKEN_MAC);
+    return sd_token_check(sdemo_secret(), 32, purpose, bind, blen, token, now,
+                          ttl);
 }
 
 /* The login form is bound to a random cookie of the browser that fetched
@@ -621,7 +583,7 @@ static const char *device_valid(request_rec *r, const sd_owner_t *owner)
     unsigned char bind[SD_OWNER_LEN + NONCE_BYTES];
     apr_size_t nlen = (NONCE_BYTES * 4 + 2) / 3, n = 0;
 
-    if (!c || strlen(c) != nlen + 1 + TOKEN_LEN || c[nlen] != '.')
+    if (!c || strlen(c) != nlen + 1 + SD_TOKEN_LEN || c[nlen] != '.')
         return NULL;
     memcpy(bind, owner->b, SD_OWNER_LEN);
     if (apr_decode_base64_binary(bind + SD_OWNER_LEN, c, nlen,
