@@ -485,17 +485,20 @@ static void your_sessions(request_rec *r, sdemo_session *ss)
     apr_array_header_t *list = NULL;
     int i;
 
-    ap_rputs("<h2 id=\"sessions\">Your sessions</h2>\n", r);
+    ap_rputs("<section aria-labelledby=\"sessions\">\n"
+             "<h2 id=\"sessions\">Your sessions</h2>\n",
+             r);
     if (sdemo_session_list(r, ss, &list) != OK || !list) {
         ap_rputs("<p class=\"muted\">The list of your sessions cannot be "
-                 "read right now.</p>\n",
+                 "read right now.</p>\n</section>\n",
                  r);
         return;
     }
-    ap_rputs("<table class=\"sessions\">\n<thead><tr><th scope=\"col\">"
-             "Device</th><th scope=\"col\">Signed in</th><th scope=\"col\">"
-             "Last active</th><th scope=\"col\"><span class=\"vh\">Action"
-             "</span></th></tr></thead>\n<tbody>\n",
+    ap_rputs("<div class=\"table-wrap\"><table class=\"sessions stacked\">\n"
+             "<thead><tr><th scope=\"col\">Device</th><th scope=\"col\">"
+             "Signed in</th><th scope=\"col\">Last active</th>"
+             "<th scope=\"col\"><span class=\"sr-only\">Action</span></th>"
+             "</tr></thead>\n<tbody>\n",
              r);
     for (i = 0; i < list->nelts; i++) {
         sdemo_session_info *in = &APR_ARRAY_IDX(list, i, sdemo_session_info);
@@ -511,12 +514,13 @@ static void your_sessions(request_rec *r, sdemo_session *ss)
                                       "<input type=\"hidden\" "
                                       "name=\"session\" value=\"",
                                       in->handle, "\">\n", NULL),
-                          "End this session", "btn btn-secondary btn-small");
+                          "End this session", "btn btn-secondary");
         ap_rputs("</td></tr>\n", r);
     }
-    ap_rputs("</tbody>\n</table>\n", r);
+    ap_rputs("</tbody>\n</table></div>\n", r);
     action_button(r, ss, "logout_all", NULL, "Log out everywhere",
                   "btn btn-secondary");
+    ap_rputs("</section>\n", r);
 }
 
 static void dashboard_html(request_rec *r, sdemo_session *ss,

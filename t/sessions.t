@@ -11,6 +11,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
+use Time::HiRes qw(sleep);
 use SDemo::Test;
 use SDemo::Httpd;
 
@@ -79,7 +80,10 @@ ok($h->start, 'httpd with capacity 20, at most 3 sessions per user') or BAIL_OUT
 my $victim = SDemo::Client->new(base => $h->base);
 $victim->login_ok('victim', 'password');
 my @mine = map { SDemo::Client->new(base => $h->base) } 1 .. 25;
-$_->login_ok('pusher', 'password') for @mine;
+# The store orders sessions by last use to within 2 s: the last three
+# logins come 2.1 s apart, so they are the three most recent beyond doubt.
+$_->login_ok('pusher', 'password') for @mine[0 .. 21];
+for (@mine[22 .. 24]) { sleep 2.1; $_->login_ok('pusher', 'password') }
 is($victim->get('/dashboard')->code, 200, "25 logins of one account did not evict another user's session");
 my @alive = grep { $_->get('/dashboard')->code == 200 } @mine;
 is(scalar @alive, 3, 'the account keeps its 3 most recent sessions');

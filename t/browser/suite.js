@@ -388,14 +388,12 @@ async function tests(browser) {
         if (await page.locator('ul.notes b, ul.notes i').count())
             return 'the markup in a note was rendered';
     }, o);
-    // The module escapes UTF-8 byte by byte today (mojibake); being fixed
-    // in C. Remove the TODO once this passes.
     await step(`notes: a non-ASCII note is shown as typed ("${UNICODE_NOTE}")`, async () => {
         await addNote(page, UNICODE_NOTE);
         const got = await notes(page);
         if (got[got.length - 1] !== UNICODE_NOTE)
             return `last note shown: ${JSON.stringify(got[got.length - 1])}`;
-    }, { ...o, todo: 'the module escapes UTF-8 byte by byte (mojibake); fix in C' });
+    }, o);
     await step('notes: they are still there after a reload', async () => {
         await page.reload();
         const got = await notes(page);
@@ -461,9 +459,8 @@ async function tests(browser) {
             return wide.join('; ');
     }, o);
 
-    // B15 "Your sessions": the dashboard lists the user's sessions and can
-    // end any one of them. Not built yet; the lead adds it. Remove the TODO
-    // and adjust the selectors when it is.
+    // "Your sessions": the dashboard lists the user's sessions and can end
+    // any one of them.
     await step('your sessions: ending the other browser\'s session from the dashboard', async () => {
         const other = await newContext(browser, problems);
         try {
@@ -475,7 +472,7 @@ async function tests(browser) {
             const list = a.locator('section', { has: a.getByRole('heading', { name: /your sessions/i }) });
             if (!(await list.count()))
                 return 'the dashboard has no "Your sessions" section';
-            const row = list.locator('li, tr').filter({ hasNotText: /this device/i }).first();
+            const row = list.locator('tbody tr').filter({ hasNotText: /this device/i }).first();
             await Promise.all([a.waitForLoadState(), row.getByRole('button', { name: /end|log out/i }).click()]);
             await b.reload();
             if (!(await b.locator('#password').count()))
@@ -486,7 +483,7 @@ async function tests(browser) {
         } finally {
             await other.close();
         }
-    }, { ...o, todo: 'B15 "Your sessions" is not built yet' });
+    }, o);
 
     // ---- HTTPS, as `make run-https` serves it ----
     let tlsProblems = [];
