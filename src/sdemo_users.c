@@ -98,6 +98,18 @@ static const char *dummy_for(int cost, apr_interval_time_t *usec)
     return h;
 }
 
+/* Follow how long a check at @a cost takes (a moving average), so that
+ * the wait of cheaper failures keeps up with the load. */
+static void dummy_observe(int cost, apr_interval_time_t usec)
+{
+    if (cost < SD_BCRYPT_MIN_COST || cost > SD_BCRYPT_MAX_COST)
+        cost = DEFAULT_COST;
+    apr_thread_mutex_lock(dummy_lock);
+    if (dummies[cost].hash)
+        dummies[cost].usec = (dummies[cost].usec * 7 + usec) / 8;
+    apr_thread_mutex_unlock(dummy_lock);
+}
+
 static int hash_cost(const char *h)
 {
     if (h && strlen(h) > 7 && h[0] == '$' && h[1] == '2' && h[3] == '$' &&
@@ -332,10 +344,15 @@ int sdemo_check_credentials(request_rec *r, const char *user,
         ok = 0;
     }
     if (!ok) {
-        /* Wait out the difference to a check at the file's highest
-         * cost, so a cheap hash does not answer faster. */
         apr_interval_time_t spent = apr_time_now() - t0;
-        if (spent < slowest)
+        if (!found.user || found.max_cost <= hash_cost(found.user->hash))
+            /* This failure ran a check at the highest cost: it says how
+             * long one takes now, under the machine's current load. */
+            dummy_observe(found.max_cost ? found.max_cost : DEFAULT_COST,
+                          spent);
+        else if (spent < slowest)
+            /* A cheaper hash: wait out the difference, so it does not
+             * answer faster than the file's slowest user. */
             apr_sleep(slowest - spent);
     }
     return ok;

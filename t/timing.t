@@ -2,7 +2,9 @@
 # users of bcrypt cost 10 and 13: before, a wrong password for the cost-10
 # user answered in about 1/8 of the time an unknown name or the cost-13
 # user took, which tells an attacker which names exist (and their cost).
-# Now every failure waits out a check at the file's highest cost.
+# Now every failure waits out a check at the file's highest cost. (The
+# bound is loose, 0.6, because a loaded machine makes bcrypt times vary;
+# before the fix the ratio was about 0.12.)
 
 use strict;
 use warnings;
@@ -44,9 +46,9 @@ sub failure_time {
 my %t = map { $_ => failure_time($_) } qw(cheap dear nosuchuser);
 diag(sprintf('failed login: cost-10 user %.3f s, cost-13 user %.3f s, unknown name %.3f s',
              @t{qw(cheap dear nosuchuser)}));
-cmp_ok($t{cheap} / $t{dear}, '>', 0.75, 'a cost-10 user fails as slowly as a cost-13 user');
-cmp_ok($t{nosuchuser} / $t{dear}, '>', 0.75, 'an unknown name fails as slowly as a cost-13 user');
-cmp_ok($t{cheap} / $t{nosuchuser}, '>', 0.75, 'a cost-10 user and an unknown name: the same');
+cmp_ok($t{cheap} / $t{dear}, '>', 0.6, 'a cost-10 user fails as slowly as a cost-13 user');
+cmp_ok($t{nosuchuser} / $t{dear}, '>', 0.6, 'an unknown name fails as slowly as a cost-13 user');
+cmp_ok($t{cheap} / $t{nosuchuser}, '>', 0.6, 'a cost-10 user and an unknown name: the same');
 
 ok($h->stop, 'stopped');
 done_testing;

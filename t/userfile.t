@@ -100,6 +100,20 @@ is(SDemo::Client->new(base => $h->base)->login('nobody1', 'password')->code, 403
 like($h->tail_error_log(200), qr/SDEMO00013: login of user "nobody1" refused: the user file/,
      'one log line says why: the user file cannot be read');
 chmod 0644, $users;
+$t = time + 8;
+utime $t, $t, $users;
+
+# A group name longer than a session can hold (128 bytes): the login is
+# refused with a line that says why, rather than a session nobody can read.
+expect_log(qr/SDEMO00014: login of user "erin" refused: their group name/, 'a group name over 128 bytes on purpose', 'userfile');
+write_groups(('g' x 200) . ": erin\n");
+$t = time + 10;
+utime $t, $t, $groups;
+sleep 2;
+is(SDemo::Client->new(base => $h->base)->login('erin', 'erinpw')->code, 403,
+   'a user whose group name is over 128 bytes: refused');
+like($h->tail_error_log(100), qr/SDEMO00014: login of user "erin" refused: their group name .* is longer than 128 bytes/,
+     '... with a log line that says why');
 
 ok($h->stop, 'stopped');
 done_testing;
