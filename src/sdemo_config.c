@@ -191,18 +191,27 @@ bad:
                         cmd->directive->directive, arg, min, max);
 }
 
-static const char *parse_seconds(cmd_parms *cmd, const char *arg,
-                                 apr_int64_t *out)
+/* A whole number from @a min to @a max; the message names the directive
+ * and says what the number counts (@a what). */
+static const char *parse_int(cmd_parms *cmd, const char *arg, apr_int64_t min,
+                             apr_int64_t max, const char *what,
+                             apr_int64_t *out)
 {
     char *end;
     apr_int64_t v = apr_strtoi64(arg, &end, 10);
-    if (!apr_isdigit(*arg) || *end || v < 1 || v > 31536000)
+    if (!apr_isdigit(*arg) || *end || v < min || v > max)
         return apr_psprintf(cmd->pool,
-                            "%s: '%s' is not a number of seconds between 1 "
-                            "and 31536000",
-                            cmd->directive->directive, arg);
+                            "%s: '%s' is not a number of %s between %"
+                            APR_INT64_T_FMT " and %" APR_INT64_T_FMT,
+                            cmd->directive->directive, arg, what, min, max);
     *out = v;
     return NULL;
+}
+
+static const char *parse_seconds(cmd_parms *cmd, const char *arg,
+                                 apr_int64_t *out)
+{
+    return parse_int(cmd, arg, 1, 31536000, "seconds", out);
 }
 
 static const char *global_only(cmd_parms *cmd)
@@ -256,18 +265,12 @@ static const char *set_store(cmd_parms *cmd, void *dc, const char *arg)
 static const char *set_redis_db(cmd_parms *cmd, void *dc, const char *arg)
 {
     const char *err = global_only(cmd);
-    char *end;
     apr_int64_t v;
-    if (err)
-        return err;
-    v = apr_strtoi64(arg, &end, 10);
-    if (!apr_isdigit(*arg) || *end || v < 0 || v > 1023)
-        return apr_psprintf(cmd->pool,
-                            "SessionDemoRedisDatabase: '%s' is not a database "
-                            "number between 0 and 1023",
-                            arg);
-    sconf(cmd)->redis.db = (int)v;
-    return NULL;
+    if (!err)
+        err = parse_int(cmd, arg, 0, 1023, "a database", &v);
+    if (!err)
+        sconf(cmd)->redis.db = (int)v;
+    return err;
 }
 
 static const char *set_redis_prefix(cmd_parms *cmd, void *dc, const char *arg)
@@ -291,21 +294,15 @@ static const char *set_redis_prefix(cmd_parms *cmd, void *dc, const char *arg)
 static const char *set_redis_ms(cmd_parms *cmd, void *dc, const char *arg)
 {
     const char *err = global_only(cmd);
-    sdemo_srv_cfg *sc = sconf(cmd);
-    char *end;
     apr_int64_t v;
+    if (!err)
+        err = parse_int(cmd, arg, 1, 60000, "milliseconds", &v);
     if (err)
         return err;
-    v = apr_strtoi64(arg, &end, 10);
-    if (!apr_isdigit(*arg) || *end || v < 1 || v > 60000)
-        return apr_psprintf(cmd->pool,
-                            "%s: '%s' is not a number of milliseconds between "
-                            "1 and 60000",
-                            cmd->directive->directive, arg);
     if (((const char *)cmd->info)[0] == 'c')
-        sc->redis.connect_timeout = apr_time_from_msec(v);
+        sconf(cmd)->redis.connect_timeout = apr_time_from_msec(v);
     else
-        sc->redis.command_timeout = apr_time_from_msec(v);
+        sconf(cmd)->redis.command_timeout = apr_time_from_msec(v);
     return NULL;
 }
 
@@ -372,35 +369,23 @@ static const char *set_srv_string(cmd_parms *cmd, void *dc, const char *arg)
 static const char *set_per_user(cmd_parms *cmd, void *dc, const char *arg)
 {
     const char *err = global_only(cmd);
-    char *end;
     apr_int64_t v;
-    if (err)
-        return err;
-    v = apr_strtoi64(arg, &end, 10);
-    if (!apr_isdigit(*arg) || *end || v < 0 || v > 100000)
-        return apr_psprintf(cmd->pool,
-                            "SessionDemoMaxSessionsPerUser: '%s' is not a "
-                            "number between 0 (no limit) and 100000",
-                            arg);
-    sconf(cmd)->max_per_user = (int)v;
-    return NULL;
+    if (!err)
+        err = parse_int(cmd, arg, 0, 100000, "sessions (0: no limit)", &v);
+    if (!err)
+        sconf(cmd)->max_per_user = (int)v;
+    return err;
 }
 
 static const char *set_capacity(cmd_parms *cmd, void *dc, const char *arg)
 {
     const char *err = global_only(cmd);
-    char *end;
     apr_int64_t v;
-    if (err)
-        return err;
-    v = apr_strtoi64(arg, &end, 10);
-    if (!apr_isdigit(*arg) || *end || v < 1 || v > 10000000)
-        return apr_psprintf(cmd->pool,
-                            "SessionDemoCapacity: '%s' is not a number of "
-                            "sessions between 1 and 10000000",
-                            arg);
-    sconf(cmd)->capacity = (apr_uint64_t)v;
-    return NULL;
+    if (!err)
+        err = parse_int(cmd, arg, 1, 10000000, "sessions", &v);
+    if (!err)
+        sconf(cmd)->capacity = (apr_uint64_t)v;
+    return err;
 }
 
 static const char *set_memory(cmd_parms *cmd, void *dc, const char *arg)

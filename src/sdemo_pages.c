@@ -467,6 +467,31 @@ static void hidden_csrf(request_rec *r, sdemo_session *ss)
               esc(r, ss->s->csrf), "\">\n", NULL);
 }
 
+/* What the dashboard and the logout page start with: GET or POST only,
+ * the security headers, the request's session. DONE when the store could
+ * not answer (its page is written), else OK with *ss (NULL: anonymous). */
+static int page_session(request_rec *r, sdemo_session **ss)
+{
+    int rc, status;
+
+    if ((rc = only_get_post(r)) != OK)
+        return rc;
+    *ss = sdemo_session_load(r, &status);
+    if (status != OK) {
+        unavailable_page(r);
+        return DONE;
+    }
+    return OK;
+}
+
+/* The session's CSRF token in @a form, compared in constant time. */
+static int session_token_ok(apr_table_t *form, sdemo_session *ss)
+{
+    const char *token = apr_table_get(form, "csrf");
+    return token && strlen(token) == SD_CSRF_LEN &&
+           sd_ct_equal(token, ss->s->csrf, SD_CSRF_LEN);
+}
+
 /* A POST form of one button on the dashboard. */
 static void action_button(request_rec *r, sdemo_session *ss,
                           const char *action, const char *extra,
@@ -615,7 +640,7 @@ static int form_orphaned(request_rec *r)
 static int dashboard_post(request_rec *r, sdemo_session *ss)
 {
     apr_table_t *form;
-    const char *action, *token, *note;
+    const char *action, *note;
     apr_uint64_t n = 0;
     int rc;
 
@@ -623,9 +648,7 @@ static int dashboard_post(request_rec *r, sdemo_session *ss)
         return csrf_refused(r);
     if ((rc = read_form(r, &form)) != OK)
         return form_error(r, rc);
-    token = apr_table_get(form, "csrf");
-    if (!token || strlen(token) != SD_CSRF_LEN ||
-        !sd_ct_equal(token, ss->s->csrf, SD_CSRF_LEN))
+    if (!session_token_ok(form, ss))
         return csrf_refused(r);
     action = apr_table_get(form, "action");
     if (action && strcmp(action, "add_note") == 0) {
@@ -692,14 +715,10 @@ static int dashboard_post(request_rec *r, sdemo_session *ss)
 int sdemo_dashboard_handler(request_rec *r)
 {
     sdemo_session *ss;
-    int rc, status;
+    int rc;
 
-    if ((rc = only_get_post(r)) != OK)
-        return rc;
-    sdemo_security_headers(r);
-    ss = sdemo_session_load(r, &status);
-    if (status != OK)
-        return unavailable_page(r);
+    if ((rc = page_session(r, &ss)) != OK)
+        return rc == DONE ? OK : rc;
     if (!ss)
         return r->method_number == M_POST ? form_orphaned(r)
                                           : session_gone(r);
@@ -733,15 +752,10 @@ int sdemo_logout_handler(request_rec *r)
     sdemo_dir_cfg *d = sdemo_dconf(r);
     sdemo_session *ss;
     apr_table_t *form;
-    const char *token;
-    int rc, status;
+    int rc;
 
-    if ((rc = only_get_post(r)) != OK)
-        return rc;
-    sdemo_security_headers(r);
-    ss = sdemo_session_load(r, &status);
-    if (status != OK)
-        return unavailable_page(r);
+    if ((rc = page_session(r, &ss)) != OK)
+        return rc == DONE ? OK : rc;
     if (r->method_number == M_GET) {
         /* A GET never logs out: links and prefetchers must not end a
          * session. It offers the button instead. */
@@ -764,9 +778,7 @@ int sdemo_logout_handler(request_rec *r)
     if ((rc = read_form(r, &form)) != OK)
         return form_error(r, rc);
     if (ss) {
-        token = apr_table_get(form, "csrf");
-        if (!token || strlen(token) != SD_CSRF_LEN ||
-            !sd_ct_equal(token, ss->s->csrf, SD_CSRF_LEN))
+        if (!session_token_ok(form, ss))
             return csrf_refused(r);
         if (sdemo_session_end(r, ss, NULL) != OK)
             return unavailable_page(r);
