@@ -255,6 +255,21 @@ static void expiry(request_rec *r, sdemo_session *ss)
     ss->expires_why = idle_end < abs_end ? "idle" : "absolute";
 }
 
+/* Decode a record the store gave us; one that does not decode (the store
+ * was written by something else) ends its session, with one log line. */
+static int decode_or_end(request_rec *r, sdemo_session *ss, const char *buf,
+                         apr_size_t len, sd_session_t **out)
+{
+    if (sd_record_decode(r->pool, buf, len, out) == APR_SUCCESS)
+        return 1;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "SDEMO00021: session %s holds a damaged record; it is "
+                  "ended",
+                  ss->prefix);
+    seen(r, sd_store_remove(sdemo_store(), &ss->key, NULL));
+    return 0;
+}
+
 sdemo_session *sdemo_session_load(request_rec *r, int *status)
 {
     request_rec *main = r->main ? r->main : r;
@@ -304,14 +319,8 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
     }
     if (rv != APR_SUCCESS)
         return NULL;
-    if (sd_record_decode(main->pool, buf, len, &ss->s) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "SDEMO00021: session %s holds a damaged record; it is "
-                      "ended",
-                      ss->prefix);
-        seen(r, sd_store_remove(st, &ss->key, NULL));
+    if (!decode_or_end(main, ss, buf, len, &ss->s))
         return NULL;
-    }
     sd_owner(sdemo_realm(main), ss->s->user, &ss->owner);
 
     /* A guarded area may be stricter than the login page that created
@@ -403,14 +412,8 @@ int sdemo_session_update(request_rec *r, sdemo_session *ss,
             return unavailable(r);
         if (rv != APR_SUCCESS)
             return HTTP_NOT_FOUND;
-        if (sd_record_decode(r->pool, buf, len, &cur) != APR_SUCCESS) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "SDEMO00025: session %s holds a damaged record; "
-                          "it is ended",
-                          ss->prefix);
-            seen(r, sd_store_remove(st, &ss->key, NULL));
+        if (!decode_or_end(r, ss, buf, len, &cur))
             return HTTP_NOT_FOUND;
-        }
         version = meta.version;
         ss->meta.expires = meta.expires;
     }
