@@ -24,7 +24,7 @@ BUILD="gcc make apache2-dev libapr1-dev libaprutil1-dev libssl-dev libssl3
        openssl libhiredis-dev pkg-config"
 RUN="apache2 apache2-utils"
 TEST="libapache2-mod-perl2 libwww-perl libhtml-form-perl libjson-pp-perl perl
-      fail2ban redis-server redis-sentinel chromium nodejs npm"
+      fail2ban redis-server redis-sentinel chromium nodejs npm curl"
 case $job in
 build) PKGS=$BUILD ;;
 run) PKGS="$BUILD $RUN" ;;
