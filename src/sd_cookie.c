@@ -11,6 +11,11 @@
  *
  * The scan is a single pass over each header with no backtracking, so a
  * hostile, huge header costs time linear in its size.
+ *
+ * Why not httpd's ap_cookie_read(): it returns the first cookie of a name
+ * (a tossed duplicate then wins or loses by order), does not check the
+ * value's characters, and needs a request_rec, so it could not be tested
+ * or fuzzed on its own.
  */
 #include <string.h>
 

@@ -16,6 +16,8 @@ int sd_utf8_valid(const void *buf, apr_size_t len);
  * are, every other byte as %XX. No quote or backslash can appear, so a
  * crafted name cannot fake the rest of a line for a log watcher such as
  * fail2ban (httpd doubles backslashes, which would undo a \" escape).
+ * httpd's ap_escape_logitem() keeps quotes and spaces, which a log
+ * watcher's pattern would then have to survive.
  */
 const char *sd_log_name(apr_pool_t *pool, const char *name);
 
