@@ -90,9 +90,11 @@ mkdir -p "$bin"
 CFLAGS_B="-std=gnu99 -O2 -Isrc -Ibench $(apr-1-config --cflags --cppflags --includes) $(apu-1-config --includes)"
 LIBS_B="$(apu-1-config --link-ld --libs) $(apr-1-config --link-ld --libs) -lcrypto -lpthread"
 CORE="src/sd_sha256.c src/sd_id.c src/sd_record.c src/sd_shm.c src/sd_snapshot.c"
+# mkstore also creates sessions in Redis through the Redis store itself.
 # shellcheck disable=SC2086
 if ! $CC $CFLAGS_B -o "$bin/store_bench" bench/store_bench.c $CORE $LIBS_B ||
-    ! $CC $CFLAGS_B -o "$bin/mkstore" bench/mkstore.c $CORE $LIBS_B; then
+    ! $CC $CFLAGS_B -o "$bin/mkstore" bench/mkstore.c $CORE src/sd_store.c \
+        src/sd_store_redis.c -lhiredis $LIBS_B; then
     say "bench: building the benchmark tools failed" >&2
     exit 1
 fi
@@ -303,7 +305,7 @@ CONF
         [ $i -lt 1200 ] || break
     done
     t3=$(date +%s.%N)
-    loaded=$(sed -n 's/.*SDEMO00047: \([0-9][0-9]*\) sessions loaded.*/\1/p' "$srv/logs/error.log" | tail -1)
+    loaded=$(sed -n 's/.*SDEMO00[0-9]*: \([0-9][0-9]*\) sessions loaded.*/\1/p' "$srv/logs/error.log" | tail -1)
     awk -v n="$N" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v l="${loaded:-0}" 'BEGIN {
         printf "%d sessions: made and saved by bench/mkstore in %.1f s; httpd up in %.1f s with %d sessions loaded from the snapshot\n", n, b - a, d - c, l }'
     if [ "${loaded:-0}" -ne "$N" ]; then
