@@ -11,8 +11,9 @@
  * sdemo_check_credentials() gives a guest), UA hash of no User-Agent (wrk
  * sends none), and two short notes (bench_record.h); the owner
  * sd_owner("guests@127.0.0.1", user) (sdemo_realm() for ServerName
- * 127.0.0.1, no user file), the key drawn until it fits that owner
- * (sd_store_key_fits()); the default timeouts and per-user cap.
+ * 127.0.0.1, no user file), the key one that fits that owner
+ * (sd_store_key_fits(); see fitting_id()); the default timeouts and
+ * per-user cap.
  *
  *   shm:   the sessions go into a store laid out as httpd's and saved
  *          with sd_snapshot_save(); httpd loads it at start through
@@ -85,21 +86,74 @@ static void die(const char *what, apr_status_t rv)
     exit(1);
 }
 
-/* Session i: its ID (out), key, owner and encoded record, the key drawn
- * until it fits the owner as session_start() draws it. */
-static void make_session(apr_pool_t *p, const sd_store_t *st,
-                         const sd_shm_t *table, unsigned long i, char *id,
-                         sd_key_t *key, sd_owner_t *owner, char **rec,
-                         apr_size_t *len)
+/* Session i's owner: guest "bench<i>" under the bench httpd's realm. */
+static void owner_of(apr_pool_t *p, unsigned long i, sd_owner_t *owner)
 {
     sd_owner(BENCH_REALM, apr_psprintf(p, "bench%lu", i), owner);
-    do {
-        if (sd_id_new(id) != APR_SUCCESS)
-            die("sd_id_new", APR_EGENERAL);
-        sd_id_key(id, SD_ID_LEN, key);
-    } while (st ? !sd_store_key_fits(st, key, owner)
-                : !sd_shm_key_fits(table, key, owner));
-    *len = bench_record(p, i, rec);
+}
+
+static void new_id(char *id, sd_key_t *key)
+{
+    if (sd_id_new(id) != APR_SUCCESS)
+        die("sd_id_new", APR_EGENERAL);
+    sd_id_key(id, SD_ID_LEN, key);
+}
+
+/*
+ * IDs for owners in the shared-memory store, where a key must fit its
+ * owner's stripe (sd_shm_key_fits(): the low 6 bits of the first
+ * big-endian word of key and owner agree). session_start() draws IDs until
+ * one fits, 64 draws on average: 64 million SHA-256s and random reads for
+ * a million sessions, minutes of CPU. Here every draw is kept for the
+ * owner it fits: IDs that fit another stripe wait in that stripe's bin
+ * for the next owner that needs one. Each ID is still drawn at random and
+ * only paired by its stripe, so an owner gets a uniformly random ID among
+ * those that fit it, as with the module's draws. sd_shm_key_fits() checks
+ * every pair, so a change of the rule stops this tool rather than making
+ * sessions the store would refuse.
+ */
+#define BIN_CAP 4096
+typedef struct {
+    char id[SD_ID_LEN + 1];
+    sd_key_t key;
+} spare_id_t;
+
+static spare_id_t *spare[64];
+static unsigned spare_n[64];
+
+static void fitting_id(const sd_shm_t *table, const sd_owner_t *owner,
+                       char *id, sd_key_t *key)
+{
+    unsigned want = owner->b[3] & 63, got;
+
+    if (!spare[0]) {
+        for (got = 0; got < 64; got++)
+            if (!(spare[got] = malloc(BIN_CAP * sizeof(spare_id_t))))
+                die("malloc", APR_ENOMEM);
+    }
+    if (spare_n[want]) {
+        spare_id_t *e = &spare[want][--spare_n[want]];
+        memcpy(id, e->id, sizeof(e->id));
+        *key = e->key;
+    }
+    else {
+        for (;;) {
+            new_id(id, key);
+            got = key->b[3] & 63;
+            if (got == want)
+                break;
+            if (spare_n[got] < BIN_CAP) {
+                spare_id_t *e = &spare[got][spare_n[got]++];
+                memcpy(e->id, id, sizeof(e->id));
+                e->key = *key;
+            }
+        }
+    }
+    if (!sd_shm_key_fits(table, key, owner)) {
+        fprintf(stderr, "mkstore: sd_shm_key_fits() no longer takes the "
+                        "low 6 bits of the first word: update mkstore.c\n");
+        exit(1);
+    }
 }
 
 static int make_shm(int argc, char **argv, apr_pool_t *pool, apr_pool_t *tp)
@@ -147,8 +201,9 @@ static int make_shm(int argc, char **argv, apr_pool_t *pool, apr_pool_t *tp)
         apr_size_t len;
 
         apr_pool_clear(tp);
-        make_session(tp, NULL, st, (unsigned long)i, id, &key, &owner, &rec,
-                     &len);
+        owner_of(tp, (unsigned long)i, &owner);
+        fitting_id(st, &owner, id, &key);
+        len = bench_record(tp, (unsigned long)i, &rec);
         rv = sd_shm_create_owned(st, &key, &owner, rec, len, now, &lim, NULL);
         if (rv == APR_EEXIST)
             continue;
@@ -219,8 +274,11 @@ static int make_redis(int argc, char **argv, apr_pool_t *pool,
         apr_size_t len;
 
         apr_pool_clear(tp);
-        make_session(tp, st, NULL, (unsigned long)i, id, &key, &owner, &rec,
-                     &len);
+        owner_of(tp, (unsigned long)i, &owner);
+        do
+            new_id(id, &key);
+        while (!sd_store_key_fits(st, &key, &owner)); /* Redis: any fits */
+        len = bench_record(tp, (unsigned long)i, &rec);
         rv = sd_store_create(st, &key, &owner, rec, len,
                              (apr_int64_t)time(NULL), &lim, NULL);
         if (rv == APR_EEXIST)
