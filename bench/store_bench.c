@@ -3,7 +3,7 @@
  *
  * For each store size (10 thousand and 1 million live sessions) it fills a
  * freshly formatted store in anonymous shared memory with realistic
- * records (sd_record_encode of a session with a user name, the role "user"
+ * records (sd_record_encode of a session with a user name, the role "guest"
  * and two short notes, about 200 bytes), each session of its own owner (as
  * many users as sessions: the most owners the owner chains can meet), then
  * measures, with 1 and with 2 processes (fork) working on the same
