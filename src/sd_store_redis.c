@@ -172,8 +172,9 @@ static const char lua_common[] =
 /* get: ARGV[3] = session hex, ARGV[4] = the version this process has
  * cached (0: none). Returns {0} (none), {2, times, ver, record} (it has
  * just ended: removed, record returned once more so the caller can say
- * whose it was), or {1, created, last, idle, max_age, ver[, record]}:
- * the record is left out when the caller already has that version. */
+ * whose it was), or {1, created, last, idle, max_age, ver[, record]}
+ * where last is the access before this one: the record is left out when
+ * the caller already has that version. */
 static const char lua_get[] =
     "local k, id = KEYS[1], ARGV[3]\n"
     "local h = redis.call('HMGET', k, 'created', 'last', 'idle', "
@@ -189,14 +190,17 @@ static const char lua_get[] =
     "end\n"
     /* Whole seconds: a session read many times in one second is written
      * once, not on every read. */
+    "local prev = l\n"
     "if now > l then\n"
     "  l = now\n"
     "  redis.call('HSET', k, 'last', l)\n"
     "  place(k, id, o, c, l, i, a)\n"
     "end\n"
     "stat('hits')\n"
-    "if v == tonumber(ARGV[4]) then return {1, c, l, i, a, v} end\n"
-    "return {1, c, l, i, a, v, redis.call('HGET', k, 'data') or ''}\n";
+    /* The access before this one goes back: a guarded area with a
+     * stricter idle timeout than the session's judges by it. */
+    "if v == tonumber(ARGV[4]) then return {1, c, prev, i, a, v} end\n"
+    "return {1, c, prev, i, a, v, redis.call('HGET', k, 'data') or ''}\n";
 
 /* create: ARGV[3] = session hex, [4] = owner hex or "", [5] idle,
  * [6] max_age, [7] per_user cap (0: none), [8] first version, [9] the
@@ -1336,11 +1340,14 @@ static apr_status_t r_get(sd_store_t *st, const sd_key_t *key, apr_int64_t now,
     if (len)
         *len = rlen;
     if (meta) {
+        /* l is the access before this one; this one is now (whole
+         * seconds, never earlier than the last). */
+        long long cur = (long long)now > l ? (long long)now : l;
         meta->created = c;
         meta->last_access = l;
         meta->idle = (apr_uint32_t)i;
         meta->max_age = (apr_uint32_t)m;
-        meta->expires = l + i < c + m ? l + i : c + m;
+        meta->expires = cur + i < c + m ? cur + i : c + m;
         meta->version = (apr_uint64_t)v;
     }
     if (status == 2) {

@@ -876,6 +876,14 @@ static int redis_setup(apr_pool_t *pconf, server_rec *s, sdemo_srv_cfg *sc)
               sc->sentinel_password_file)))
         return HTTP_INTERNAL_SERVER_ERROR;
     c.max_data = (apr_uint32_t)sc->max_data;
+    {
+        /* One idle connection kept per worker thread: fewer, and busy
+         * threads would open (and AUTH) a new connection on a third of
+         * their requests. */
+        int threads = 0;
+        ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+        c.pool_size = threads > 1 ? (threads > 1024 ? 1024 : threads) : 1;
+    }
     /* The throttle keys in Redis are HMACs under the shared secret, so
      * every server counts the same name under the same key. */
     c.secret = g->secret;
