@@ -3,14 +3,19 @@
  *
  * Each input is used twice:
  *  A. as a record: decode it; when it decodes, its fields respect every
- *     limit, encode(decode(x)) is x byte for byte (the format has one
- *     spelling per record, so anything else accepted would be a second
- *     reading), and decode(encode(decode(x))) gives the same fields;
- *  B. as a session: NUL-separated pieces are user, role, CSRF token and
- *     notes; encode it, and decoding must succeed exactly when every field
- *     is within its limit (user, role <= 128 bytes, token 43 base64url
- *     characters, notes <= 1000 bytes), giving back the same fields; the
- *     encoded length is the documented layout's.
+ *     limit, encode(decode(x)) is x byte for byte for a version 2 record
+ *     (the format has one spelling per record, so anything else accepted
+ *     would be a second reading) and, for a version 1 record (no device
+ *     field), x rewritten as version 2: the version byte 2 and an empty
+ *     device field after ua_hash; decode(encode(decode(x))) gives the same
+ *     fields;
+ *  B. as a session: NUL-separated pieces are user, role, CSRF token,
+ *     device and notes; encode it, and decoding must succeed exactly when
+ *     every field is within its limit (user, role <= 128 bytes, token 43
+ *     base64url characters, device <= 64 bytes, notes <= 1000 bytes),
+ *     giving back the same fields; the encoded length is the documented
+ *     (version 2) layout's; the same record in version 1 form (its device
+ *     field cut out) decodes to the same fields with an empty device.
  * Also: sd_session_make gives a well-formed token and empty notes;
  * sd_record_user / sd_record_is_user agree with the decoder on records it
  * accepts, need only the user field (a prefix), and on any input give a
@@ -24,6 +29,10 @@
 #include "sd_record.h"
 
 #define MAX_NOTES 64
+/* magic, version, user len; then (after user) role len; then (after role)
+ * csrf, cred_stamp, ua_hash: where a version 1 record's device field would
+ * be is 2 + 4 + user + 4 + role + SD_CSRF_LEN + 16. */
+#define DEVICE_AT(ul, rl) (2 + 4 + (ul) + 4 + (rl) + SD_CSRF_LEN + 16)
 
 static int b64c(unsigned char c)
 {
@@ -43,6 +52,9 @@ static void same_session(const sd_session_t *a, const sd_session_t *b,
     FUZZ_CHECK(a->cred_stamp == b->cred_stamp && a->ua_hash == b->ua_hash &&
                    a->visits == b->visits,
                "%s: counters differ", what);
+    FUZZ_CHECK(strcmp(a->device ? a->device : "",
+                      b->device ? b->device : "") == 0,
+               "%s: device differs", what);
     FUZZ_CHECK(a->notes->nelts == b->notes->nelts, "%s: %d notes vs %d",
                what, a->notes->nelts, b->notes->nelts);
     for (i = 0; i < a->notes->nelts; i++) {
@@ -58,6 +70,8 @@ static void check_limits(const sd_session_t *s)
 
     FUZZ_CHECK(s->user && strlen(s->user) <= SD_USER_MAX, "user too long");
     FUZZ_CHECK(s->role && strlen(s->role) <= SD_ROLE_MAX, "role too long");
+    FUZZ_CHECK(s->device && strlen(s->device) <= SD_DEVICE_MAX,
+               "device missing or too long");
     FUZZ_CHECK(strlen(s->csrf) == SD_CSRF_LEN, "csrf of %zu characters",
                strlen(s->csrf));
     for (i = 0; i < SD_CSRF_LEN; i++) {
@@ -127,9 +141,25 @@ static void part_a(apr_pool_t *pool, const uint8_t *data, size_t size)
                    "sd_record_user of a prefix without the whole user");
     }
     elen = sd_record_encode(pool, s, &enc);
-    FUZZ_CHECK(elen == size && memcmp(enc, in, size) == 0,
-               "encode(decode(x)) != x (%zu vs %zu bytes)", (size_t)elen,
-               size);
+    if ((unsigned char)in[1] == 1) {
+        /* Version 1: written back as version 2 with an empty device. */
+        size_t at = DEVICE_AT(strlen(s->user), strlen(s->role));
+        FUZZ_CHECK(s->device[0] == '\0', "version 1 record with a device");
+        FUZZ_CHECK(at <= size && elen == size + 4 &&
+                       (unsigned char)enc[0] == (unsigned char)in[0] &&
+                       enc[1] == 2 && memcmp(enc + 2, in + 2, at - 2) == 0 &&
+                       memcmp(enc + at, "\0\0\0\0", 4) == 0 &&
+                       memcmp(enc + at + 4, in + at, size - at) == 0,
+                   "encode(decode(v1 x)) is not x as version 2 (%zu vs %zu "
+                   "bytes)",
+                   (size_t)elen, size);
+    }
+    else {
+        FUZZ_CHECK(in[1] == 2, "version %u decodes", (unsigned char)in[1]);
+        FUZZ_CHECK(elen == size && memcmp(enc, in, size) == 0,
+                   "encode(decode(x)) != x (%zu vs %zu bytes)", (size_t)elen,
+                   size);
+    }
     rv = sd_record_decode(pool, enc, elen, &s2);
     FUZZ_CHECK(rv == APR_SUCCESS, "re-encoded record does not decode");
     same_session(s, s2, "decode(encode(decode(x)))");
@@ -139,7 +169,7 @@ static void part_a(apr_pool_t *pool, const uint8_t *data, size_t size)
 static void part_b(apr_pool_t *pool, const uint8_t *data, size_t size)
 {
     char *buf = fuzz_dup(data, size, 1);
-    const char *piece[3 + MAX_NOTES];
+    const char *piece[4 + MAX_NOTES];
     int np = 0, i, expect_ok;
     size_t at = 0, expect_len;
     sd_session_t s, *d = NULL;
@@ -148,7 +178,7 @@ static void part_b(apr_pool_t *pool, const uint8_t *data, size_t size)
     apr_status_t rv;
 
     /* Pieces: NUL-separated C strings of the input. */
-    while (np < 3 + MAX_NOTES && at <= size) {
+    while (np < 4 + MAX_NOTES && at <= size) {
         piece[np++] = buf + at;
         at += strlen(buf + at) + 1;
     }
@@ -161,20 +191,23 @@ static void part_b(apr_pool_t *pool, const uint8_t *data, size_t size)
     s.csrf[SD_CSRF_LEN] = '\0';
     s.cred_stamp = get64(data, size, 0);
     s.ua_hash = sd_hash64((const char *)data, size);
+    s.device = np > 3 ? piece[3] : NULL;
     s.visits = get64(data, size, 8);
     s.notes = apr_array_make(pool, 4, sizeof(const char *));
-    for (i = 3; i < np; i++) {
+    for (i = 4; i < np; i++) {
         APR_ARRAY_PUSH(s.notes, const char *) = piece[i];
     }
 
     expect_ok = strlen(s.user ? s.user : "") <= SD_USER_MAX &&
                 strlen(s.role ? s.role : "") <= SD_ROLE_MAX &&
+                strlen(s.device ? s.device : "") <= SD_DEVICE_MAX &&
                 strlen(s.csrf) == SD_CSRF_LEN;
     for (i = 0; i < SD_CSRF_LEN && expect_ok; i++) {
         expect_ok = b64c((unsigned char)s.csrf[i]);
     }
     expect_len = 2 + 4 + strlen(s.user ? s.user : "") + 4 +
-                 strlen(s.role ? s.role : "") + SD_CSRF_LEN + 24 + 4;
+                 strlen(s.role ? s.role : "") + SD_CSRF_LEN + 16 + 4 +
+                 strlen(s.device ? s.device : "") + 8 + 4;
     for (i = 0; i < s.notes->nelts; i++) {
         const char *n = APR_ARRAY_IDX(s.notes, i, const char *);
         expect_len += 4 + strlen(n);
@@ -211,6 +244,24 @@ static void part_b(apr_pool_t *pool, const uint8_t *data, size_t size)
                            APR_EINVAL,
                        "a record with a trailing byte decodes");
             free(longer);
+        }
+        /* The same session as a version 1 record (no device field, as
+         * earlier builds wrote it) still decodes, to the same fields with
+         * an empty device. */
+        {
+            size_t at = DEVICE_AT(strlen(s.user), strlen(s.role));
+            size_t cut = 4 + strlen(s.device ? s.device : "");
+            char *v1 = malloc(elen - cut);
+            memcpy(v1, enc, at);
+            v1[1] = 1;
+            memcpy(v1 + at, enc + at + cut, elen - at - cut);
+            rv = sd_record_decode(pool, v1, elen - cut, &d);
+            FUZZ_CHECK(rv == APR_SUCCESS, "the version 1 form does not decode");
+            FUZZ_CHECK(d->device && d->device[0] == '\0',
+                       "a version 1 record has a device");
+            s.device = "";
+            same_session(&s, d, "decode(v1 of s)");
+            free(v1);
         }
     }
     free(buf);
