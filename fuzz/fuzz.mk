@@ -28,13 +28,14 @@ FUZZ_COMMON := -g -O1 -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
     $(shell apu-1-config --includes)
 FUZZ_CFLAGS := -fsanitize=fuzzer,address,undefined $(FUZZ_COMMON)
 FUZZ_LIBS := $(shell apu-1-config --link-ld --libs) \
-    $(shell apr-1-config --link-ld --libs) -lcrypto -lpthread
+    $(shell apr-1-config --link-ld --libs) -lcrypto -lhiredis -lpthread
 
 # The whole core goes into every harness: the files are small, plain C, and
 # call each other (sd_utf8, sd_sha256, ...), so a list per harness would
 # break whenever src/ is reorganised. The objects are built once, with
 # -fsanitize=fuzzer-no-link (the same coverage and sanitizers, no main).
-FUZZ_SRC := $(wildcard src/*.c)
+# The core only: the httpd glue (src/sdemo_*.c) needs httpd.
+FUZZ_SRC := $(wildcard src/sd_*.c)
 FUZZ_OBJ := $(patsubst src/%.c,build/fuzz/obj/%.o,$(FUZZ_SRC))
 FUZZ_BIN := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 

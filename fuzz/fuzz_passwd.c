@@ -14,7 +14,8 @@
  *  - groups: the same user -> first group map; groups are non-empty and do
  *    not end in blanks, users have no blanks;
  *  - sd_hash_policy accepts exactly "$2a$" / "$2b$" / "$2y$", a two-digit
- *    cost of 10 to 31, '$' and 53 bcrypt-base64 characters, nothing more;
+ *    cost of 10 to 15 (SD_BCRYPT_MAX_COST), '$' and 53 bcrypt-base64
+ *    characters, nothing more;
  *    a well-formed hash of a low cost N gets "bcrypt of cost N, below 10";
  *    every refusal has a non-empty reason;
  *  - sd_username_valid: 1 to 128 bytes of valid UTF-8 with no control
@@ -95,7 +96,7 @@ static int ref_policy(const char *h)
         }
     }
     cost = (h[4] - '0') * 10 + (h[5] - '0');
-    if (cost > 31) {
+    if (cost > SD_BCRYPT_MAX_COST) { /* 16..31: too slow; over 31: bcrypt */
         return 100;
     }
     return cost >= 10 ? -1 : cost;
