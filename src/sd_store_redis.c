@@ -404,6 +404,7 @@ typedef struct {
 typedef struct {
     unsigned char key[SD_REDIS_KEY_BYTES];
     apr_uint64_t version; /* 0: empty */
+    apr_uint64_t gen;     /* the store's gen when Redis answered with it */
     char *data;           /* malloc'd copy of that version */
     apr_size_t len;
 } sd_rcache_t;
@@ -519,6 +520,13 @@ static struct timeval to_timeval(apr_interval_time_t t)
  * Direct-mapped: a key has one slot, and a newer record simply takes it.
  * Only a hint: the script is told the version we hold and leaves the
  * record out of its answer only when that is the version it has.
+ *
+ * A version names one record only as long as Redis keeps every write it
+ * acknowledged. A failover (or a restart that lost the end of its log)
+ * can roll a session back to an older version, from which another server
+ * reaches our version number again with other data. So an entry is only
+ * offered while the store's gen is the one of the connection that brought
+ * it: every failure bumps gen, and no new master is reached without one.
  * --------------------------------------------------------------------- */
 
 static sd_rcache_t *cache_slot(sd_redis_t *rs, const sd_key_t *key)
@@ -539,27 +547,30 @@ static void cache_clear(sd_rcache_t *e)
     e->version = 0;
 }
 
-/* The version we hold of @a key, with a copy of its record in @a pool;
- * 0 when none. */
+/* The version we hold of @a key, with a copy of its record in @a pool
+ * and the gen it belongs to in *gen; 0 when none. */
 static apr_uint64_t cache_get(sd_redis_t *rs, const sd_key_t *key,
-                              apr_pool_t *pool, char **data, apr_size_t *len)
+                              apr_pool_t *pool, char **data, apr_size_t *len,
+                              apr_uint64_t *gen)
 {
     apr_uint64_t v = 0;
     sd_rcache_t *e;
 
     lock(rs);
     e = cache_slot(rs, key);
-    if (e && e->version && memcmp(e->key, key->b, SD_REDIS_KEY_BYTES) == 0) {
+    if (e && e->version && e->gen == rs->gen &&
+        memcmp(e->key, key->b, SD_REDIS_KEY_BYTES) == 0) {
         *data = apr_pmemdup(pool, e->data, e->len ? e->len : 1);
         *len = e->len;
+        *gen = e->gen;
         v = e->version;
     }
     unlock(rs);
     return v;
 }
 
-static void cache_put(sd_redis_t *rs, const sd_key_t *key, apr_uint64_t version,
-                      const void *data, apr_size_t len)
+static void cache_put(sd_redis_t *rs, const sd_key_t *key, apr_uint64_t gen,
+                      apr_uint64_t version, const void *data, apr_size_t len)
 {
     sd_rcache_t *e;
     char *copy = NULL;
@@ -575,6 +586,7 @@ static void cache_put(sd_redis_t *rs, const sd_key_t *key, apr_uint64_t version,
     cache_clear(e);
     memcpy(e->key, key->b, SD_REDIS_KEY_BYTES);
     e->version = version;
+    e->gen = gen;
     e->data = copy;
     e->len = len;
     unlock(rs);
@@ -1274,7 +1286,7 @@ static apr_status_t r_create(sd_store_t *st, const sd_key_t *key,
         return APR_EEXIST;
     if (ended)
         *ended = (apr_uint32_t)n;
-    cache_put(rs, key, v, data, len);
+    cache_put(rs, key, conn.gen, v, data, len);
     return APR_SUCCESS;
 }
 
@@ -1294,18 +1306,30 @@ static apr_status_t r_get(sd_store_t *st, const sd_key_t *key, apr_int64_t now,
     apr_status_t rv;
     const char *rec;
     apr_size_t rlen;
+    apr_uint64_t cgen = 0;
+    int hint;
 
-    cached = cache_get(rs, key, pool, &cdata, &clen);
     session_key(rs, key, k, id);
-    apr_snprintf(cv, sizeof(cv), "%" APR_UINT64_T_FMT, cached);
-    script_args(rs, &a, k, nowb, now);
-    args(&a, id);
-    args(&a, cv);
-    rv = exchange(rs, S_GET, &a, 0, &conn, &r);
-    if (rv != APR_SUCCESS)
-        return rv;
-    if (!int_at(r, 0, 0, 2, &status))
-        return bad_reply(rs, &conn, r, "get");
+    for (hint = 1;; hint = 0) {
+        cached = hint ? cache_get(rs, key, pool, &cdata, &clen, &cgen) : 0;
+        apr_snprintf(cv, sizeof(cv), "%" APR_UINT64_T_FMT, cached);
+        script_args(rs, &a, k, nowb, now);
+        args(&a, id);
+        args(&a, cv);
+        rv = exchange(rs, S_GET, &a, 0, &conn, &r);
+        if (rv != APR_SUCCESS)
+            return rv;
+        if (!int_at(r, 0, 0, 2, &status))
+            return bad_reply(rs, &conn, r, "get");
+        /* The hint was taken before a failure that this connection comes
+         * after: it may be another master's answer to our version (see
+         * the cache). Ask once more, without it. */
+        if (cached && r->elements == 6 && conn.gen != cgen) {
+            finish(rs, &conn, r);
+            continue;
+        }
+        break;
+    }
     if (status == 0) {
         if (r->elements != 1)
             return bad_reply(rs, &conn, r, "get");
@@ -1332,7 +1356,7 @@ static apr_status_t r_get(sd_store_t *st, const sd_key_t *key, apr_int64_t now,
         rlen = r->element[6]->len;
         rec = apr_pmemdup(pool, r->element[6]->str, rlen ? rlen : 1);
         if (status == 1)
-            cache_put(rs, key, (apr_uint64_t)v, rec, rlen);
+            cache_put(rs, key, conn.gen, (apr_uint64_t)v, rec, rlen);
     }
     finish(rs, &conn, r);
     if (data)
@@ -1392,7 +1416,7 @@ static apr_status_t r_replace(sd_store_t *st, const sd_key_t *key,
         return APR_EAGAIN;
     /* What we just wrote is that version: the next get of this session
      * by this process need not bring it back. */
-    cache_put(rs, key, (apr_uint64_t)v, data, len);
+    cache_put(rs, key, conn.gen, (apr_uint64_t)v, data, len);
     return APR_SUCCESS;
 }
 

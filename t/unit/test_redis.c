@@ -1593,7 +1593,14 @@ static int wait_for(int port, const char *password, const char *want,
     return 0;
 }
 
-#define SENTINEL_TESTS 13
+/* The version of a session as the server behind @a c has it (0: none). */
+static apr_uint64_t version_at(redisContext *c, const char *prefix,
+                               const sd_key_t *k)
+{
+    return strtoull(raw_str(c, "HGET %s ver", skey(prefix, k)), NULL, 10);
+}
+
+#define SENTINEL_TESTS 17
 
 static void test_sentinel(void)
 {
@@ -1601,8 +1608,12 @@ static void test_sentinel(void)
     pid_t m, r, s = -1;
     redisContext *rr = NULL;
     sd_redis_config_t c;
-    sd_store_t *st, *st2;
+    sd_store_t *st, *st2, *st3;
     sd_store_stats_t stats;
+    sd_key_t lost;
+    char rec[300];
+    apr_uint64_t v;
+    int i;
     sd_store_limits_t lim = limits(600, 3600, 0);
     apr_int64_t T = (apr_int64_t)time(NULL);
     apr_array_header_t *sentinels;
@@ -1688,10 +1699,32 @@ static void test_sentinel(void)
     is_int((long long)stats.unreplicated, 2,
            "WAIT 2 with one replica: both writes counted as unreplicated");
 
+    /* A write the failover loses: st replaces a session (version v to
+     * v + 1) and caches what it wrote; the replica is then made to lack
+     * that replace (made writable and given version v back), as if the
+     * master had died before sending it. */
+    key_n(&lost, "sentinel", 3);
+    memset(rec, 'a', sizeof(rec));
+    sd_store_create(st, &lost, NULL, rec, sizeof(rec), T, &lim, NULL);
+    sd_store_get(st, &lost, T, pool, &data, &len, &meta);
+    v = meta.version;
+    memset(rec, 'b', sizeof(rec));
+    is_rv(sd_store_replace(st, &lost, v, rec, sizeof(rec), T), APR_SUCCESS,
+          "a replace, cached by the process that made it");
+    for (i = 0; i < 100 && version_at(rr, "sn:", &lost) != v + 1; i++)
+        sleep_ms(20);
+    raw_str(rr, "CONFIG SET replica-read-only no");
+    memset(rec, 'a', sizeof(rec));
+    ok(strcmp(raw_str(rr, "HSET %s ver %llu data %b", skey("sn:", &lost),
+                      (unsigned long long)v, rec, sizeof(rec)),
+              "") == 0 &&
+           version_at(rr, "sn:", &lost) == v,
+       "the replica lacks that replace (version %llu)", (unsigned long long)v);
+
     /* A failover: the replica becomes master, the old master its
      * replica. The store must follow. */
     if (!wait_for(ps, "spw", "OK", 10000, "SENTINEL FAILOVER mm")) {
-        skip(6, "SENTINEL FAILOVER did not start");
+        skip(8, "SENTINEL FAILOVER did not start");
         goto out;
     }
     /* Until the Sentinel demotes the old master (and kills its client
@@ -1699,7 +1732,7 @@ static void test_sentinel(void)
      * which no client closes. Wait for both ends of the switch. */
     if (!wait_for(pr, NULL, "role:master", 10000, "INFO replication") ||
         !wait_for(pm, NULL, "role:slave", 15000, "INFO replication")) {
-        skip(6, "the replica did not become master");
+        skip(8, "the replica did not become master");
         goto out;
     }
     rv = get_until(st, &k, T, APR_SUCCESS, 15000, &other);
@@ -1713,6 +1746,20 @@ static void test_sentinel(void)
     ok(count_logs("Redis master mm is now at") == 1, "the move is logged once");
     is_rv(sd_store_replace(st, &k, 0, "x", 1, T), APR_EAGAIN,
           "writes go to the new master");
+
+    /* Another server replaces the rolled-back session: the new master
+     * reaches version v + 1 again, with other data. The process that
+     * cached its own (lost) v + 1 must not take it for this one. */
+    st3 = open_cfg(&c);
+    memset(rec, 'c', sizeof(rec));
+    is_rv(sd_store_replace(st3, &lost, v, rec, sizeof(rec), T), APR_SUCCESS,
+          "another server replaces it at the version the new master has");
+    rv = sd_store_get(st, &lost, T, pool, &data, &len, &meta);
+    ok(rv == APR_SUCCESS && meta.version == v + 1 && len == sizeof(rec) &&
+           data[0] == 'c',
+       "the process that cached the lost write reads the new master's record "
+       "(%c), not its cached copy of the same version",
+       rv == APR_SUCCESS && len ? data[0] : '?');
 out:
     if (rr)
         redisFree(rr);
