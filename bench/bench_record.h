@@ -16,7 +16,7 @@
 
 #include "sd_record.h"
 
-/* What mod_session_demo.c's cred_stamp() gives a guest login (demo mode,
+/* What src/sdemo_users.c's cred_stamp() gives a guest login (demo mode,
  * SessionDemoGuestPassword password): sd_hash64 of "guest:" + password. */
 #define BENCH_GUEST_STAMP_TEXT "guest:password"
 

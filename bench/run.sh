@@ -139,7 +139,7 @@ fi
 
 say "mod_session_demo benchmarks ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc 2>/dev/null || echo '?') CPUs, $(uname -m))"
 say "$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
-say "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src mod_session_demo.c sdemo_pages.c 2>/dev/null || echo ' + local changes')"
+say "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src mod_session_demo.c 2>/dev/null || echo ' + local changes')"
 say
 
 # ---- 1. the store alone --------------------------------------------------
