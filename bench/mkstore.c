@@ -45,9 +45,11 @@
 
 #include <apr_general.h>
 #include <apr_pools.h>
+#include <apr_strings.h>
 
 #include "sd_id.h"
 #include "sd_record.h"
+#include "sd_sha256.h"
 #include "sd_snapshot.h"
 #include "sd_shm.h"
 #include "sd_store.h"
@@ -221,7 +223,21 @@ static int make_shm(int argc, char **argv, apr_pool_t *pool, apr_pool_t *tp)
         perror(argv[5]);
         return 1;
     }
-    rv = sd_snapshot_save(st, argv[4], pool, &saved);
+    {
+        /* Under the key the module will look for: SNAPSHOT.key, made
+         * here when there is none (run as the user httpd starts as). */
+        unsigned char skey[SD_SNAPSHOT_KEY_LEN];
+        const char *why = NULL;
+        rv = sd_snapshot_key(apr_pstrcat(pool, argv[4], ".key", NULL), pool,
+                             skey, &why);
+        if (rv != APR_SUCCESS) {
+            fprintf(stderr, "mkstore: the snapshot key %s.key: %s\n",
+                    argv[4], why ? why : apr_strerror(rv, buf, sizeof(buf)));
+            return 1;
+        }
+        rv = sd_snapshot_save(st, argv[4], skey, pool, &saved);
+        sd_wipe(skey, sizeof(skey));
+    }
     if (rv != APR_SUCCESS || saved != n) {
         fprintf(stderr, "mkstore: sd_snapshot_save %s: %s (%lu saved)\n",
                 argv[4], apr_strerror(rv, buf, sizeof(buf)),

@@ -344,6 +344,10 @@ DocumentRoot "$1/htdocs"
 CONF
     cp htdocs/style.css "$1/htdocs/" 2>/dev/null
     chmod -R a+rX "$1"
+    # ... except the snapshot and its key: the module loads them only when
+    # nobody but their owner can read them.
+    chmod go-rwx "$1"/*.snap "$1"/*.snap.key 2>/dev/null
+    return 0
 }
 
 # start_httpd DIR PORT WHAT: start it and wait until it answers.
