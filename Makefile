@@ -25,13 +25,16 @@ CORE_SRC := $(sort $(wildcard src/sd_*.c))
 GLUE_SRC := mod_session_demo.c $(sort $(wildcard src/sdemo_*.c)) $(wildcard sdemo_*.c)
 HDRS := $(wildcard src/*.h) $(wildcard sdemo_*.h)
 CORE_LIBS := -lcrypto -lhiredis
+# TLS to Redis needs hiredis 1.0's hiredis_ssl (Debian 12 ships 0.14,
+# without it): detected here, so that `rediss:` says what this build lacks.
+HIREDIS_TLS := $(shell test -f /usr/include/hiredis/hiredis_ssl.h && echo 1 || echo 0)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 ifeq ($(SANITIZE),1)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 
-APXS_CFLAGS := $(foreach f,$(WARN) -Isrc -std=gnu99 $(SAN),-Wc,$(f))
+APXS_CFLAGS := $(foreach f,$(WARN) -Isrc -std=gnu99 -DSD_HIREDIS_TLS=$(HIREDIS_TLS) $(SAN),-Wc,$(f))
 comma := ,
 APXS_LDFLAGS := $(if $(SAN),-Wl$(comma)-fsanitize=address$(comma)undefined) $(CORE_LIBS)
 

@@ -97,6 +97,9 @@
 #define SD_REDIS_SWEEP "16"       /* ended sessions one create clears (Lua) */
 #define SD_REDIS_BACKOFF_MAX 5000 /* ms: the longest breaker pause */
 #define SD_REDIS_SENTINEL_MS 500  /* ms: a Sentinel question's timeouts */
+#ifndef SD_HIREDIS_TLS
+#define SD_HIREDIS_TLS 0 /* set by the Makefile when hiredis_ssl.h exists */
+#endif
 #define SD_REDIS_CACHE_MIN 256    /* smaller records are cheaper to resend */
 #define SD_REDIS_PREFIX_MAX 64    /* so that keys fit the buffers below */
 #define SD_REDIS_HOST_MAX 255
@@ -1717,6 +1720,24 @@ apr_status_t sd_redis_parse_address(apr_pool_t *pool, const char *spec,
 {
     char host[SD_REDIS_HOST_MAX + 1];
     int port;
+
+    /* TLS needs hiredis 1.0's hiredis_ssl; the Makefile looks for it
+     * (SD_HIREDIS_TLS). Without it, say what to do rather than connect in
+     * the clear to an address the admin meant to be encrypted. */
+    if (strncmp(spec, "rediss:", 7) == 0 ||
+        strncmp(spec, "rediss-sentinel:", 16) == 0) {
+        *why = SD_HIREDIS_TLS
+                   ? "TLS to Redis is not built into this version of the "
+                     "module yet; reach Redis through a TLS tunnel "
+                     "(stunnel, spiped or ssh -L) with redis:, as the "
+                     "README shows"
+                   : "TLS to Redis needs hiredis 1.0 or later with "
+                     "hiredis_ssl, and this build found none (Debian 12 "
+                     "ships 0.14); reach Redis through a TLS tunnel "
+                     "(stunnel, spiped or ssh -L) with redis:, as the "
+                     "README shows";
+        return APR_EINVAL;
+    }
 
     if (strncmp(spec, "redis:", 6) == 0) {
         const char *s = spec + 6;

@@ -245,7 +245,7 @@ static const char *set_store(cmd_parms *cmd, void *dc, const char *arg)
         sc->store_arg = ap_server_root_relative(cmd->pool, arg + 6);
         return NULL;
     }
-    if (strncmp(arg, "redis:", 6) == 0 || strncmp(arg, "redis-sentinel:", 15) == 0) {
+    if (strncmp(arg, "redis", 5) == 0 && strchr(arg, ':')) {
         if (sd_redis_parse_address(cmd->pool, arg, &sc->redis, &why) !=
             APR_SUCCESS)
             return apr_psprintf(cmd->pool, "SessionDemoStore: '%s': %s", arg,

@@ -206,6 +206,10 @@ is(SDemo::Client->new(base => $A->base, jar => 0)->get('/dashboard', Cookie => '
     my ($rc, $out) = $h->configtest;
     isnt($rc, 0, 'configtest refuses SessionDemoSnapshot with Redis');
     like($out, qr/SessionDemoSnapshot does not apply/, '... and says why');
+    $h->{config} = "SessionDemoStore rediss:127.0.0.1:6380\n";
+    ($rc, $out) = $h->configtest;
+    isnt($rc, 0, 'configtest refuses rediss: (no TLS in this build)');
+    like($out, qr/TLS to Redis.*tunnel/, '... and says what to do instead');
     $h->{config} = "SessionDemoStore redis:nohost:99999\n";
     ($rc, $out) = $h->configtest;
     isnt($rc, 0, 'configtest refuses a bad Redis address');
