@@ -65,11 +65,6 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     return OK;
 }
 
-static void child_init(apr_pool_t *p, server_rec *s)
-{
-    sdemo_state_child_init(p, s);
-}
-
 /* ---------------------------------------------------------------------
  * Handlers
  * --------------------------------------------------------------------- */
@@ -94,7 +89,6 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* First of all: no other module may see a forged identity header. */
     ap_hook_post_read_request(sdemo_strip_identity_headers, NULL, NULL,
                               APR_HOOK_REALLY_FIRST);

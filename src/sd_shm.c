@@ -1681,34 +1681,6 @@ apr_status_t sd_shm_list_owner(sd_shm_t *st, const sd_owner_t *owner,
     return APR_SUCCESS;
 }
 
-apr_uint64_t sd_shm_delete_if(sd_shm_t *st, sd_shm_match_fn match,
-                                void *baton)
-{
-    apr_uint64_t n = 0;
-    apr_uint32_t s, i;
-    char *buf = malloc(st->hdr->max_data ? st->hdr->max_data : 1);
-
-    if (!buf)
-        return 0;
-    for (s = 0; s < st->hdr->nstripes; s++) {
-        sd_stripe_t *sp = stripe_lock(st, s);
-        i = sp->lru_tail;
-        while (i) {
-            sd_entry_t *e = ENTRY(st, s, i);
-            apr_uint32_t prev = e->lru_prev;
-            chunks_read(st, s, e->where, buf, st->hdr->max_data);
-            if (match(baton, buf, WHERE_LEN(e->where))) {
-                entry_remove(st, s, sp, i, NULL);
-                n++;
-            }
-            i = prev;
-        }
-        stripe_unlock(sp);
-    }
-    free(buf);
-    return n;
-}
-
 void sd_shm_count(sd_shm_t *st, sd_shm_counter_t c)
 {
     __atomic_fetch_add(&st->hdr->logins[c], 1, __ATOMIC_RELAXED);

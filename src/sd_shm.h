@@ -239,18 +239,6 @@ apr_status_t sd_shm_list_owner(sd_shm_t *st, const sd_owner_t *owner,
 apr_status_t sd_shm_end_owner(sd_shm_t *st, const sd_owner_t *owner,
                                 apr_uint64_t *ended);
 
-/**
- * Remove every session whose record @a match accepts; returns how many.
- * This visits the whole store, one stripe lock at a time, so it is for
- * rare actions on sessions without an owner, never the request path (for
- * "log out everywhere", sd_shm_end_owner()). @a match runs under a stripe
- * lock and must be quick.
- */
-typedef int (*sd_shm_match_fn)(void *baton, const void *data,
-                                 apr_size_t len);
-apr_uint64_t sd_shm_delete_if(sd_shm_t *st, sd_shm_match_fn match,
-                                void *baton);
-
 /** Add one to a login counter. */
 void sd_shm_count(sd_shm_t *st, sd_shm_counter_t c);
 

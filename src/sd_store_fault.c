@@ -141,8 +141,3 @@ apr_status_t sd_store_fault_open(apr_pool_t *pool, sd_store_t *inner,
     *out = &f->base;
     return APR_SUCCESS;
 }
-
-sd_store_t *sd_store_fault_inner(sd_store_t *st)
-{
-    return st && st->ops == &fault_ops ? ((fault_store *)st)->inner : st;
-}

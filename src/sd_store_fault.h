@@ -16,7 +16,4 @@
 apr_status_t sd_store_fault_open(apr_pool_t *pool, sd_store_t *inner,
                                  const char *path, sd_store_t **out);
 
-/** The store @a st wraps, or @a st itself when it is not a fault store. */
-sd_store_t *sd_store_fault_inner(sd_store_t *st);
-
 #endif

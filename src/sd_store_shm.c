@@ -253,11 +253,6 @@ static void say(shm_store *s, sd_log_level_t level, const char *fmt, ...)
     s->log(s->baton, level, line);
 }
 
-int sd_store_is_shm(const sd_store_t *st)
-{
-    return st && st->ops == &shm_ops;
-}
-
 /* What outlives a configuration generation, in the persistent pool under
  * a key that names this record's own version: only APR handles to the
  * segments, never a struct of ours that a newer build of the module (a
@@ -456,9 +451,4 @@ apr_status_t sd_store_shm_save(sd_store_t *st, const char *path,
         rv = sd_snapshot_save(SELF(st)->table, path, key, pool, count);
     sd_wipe(key, sizeof(key));
     return rv;
-}
-
-sd_shm_t *sd_store_shm_table(sd_store_t *st)
-{
-    return SELF(st)->table;
 }

@@ -40,17 +40,11 @@ apr_status_t sd_store_shm_open(apr_pool_t *persist, apr_pool_t *pool,
                                apr_int64_t now, sd_store_t **out,
                                const char **why);
 
-/** Non-zero when @a st is a shared-memory store. */
-int sd_store_is_shm(const sd_store_t *st);
-
 /** Write the sessions to the snapshot file (at a stop), authenticated
  *  under the key in PATH.key (made when missing). *why says what was
  *  wrong with the key file, when that was the error. */
 apr_status_t sd_store_shm_save(sd_store_t *st, const char *path,
                                apr_pool_t *pool, apr_uint64_t *count,
                                const char **why);
-
-/** The table itself, for tests and benchmarks. */
-sd_shm_t *sd_store_shm_table(sd_store_t *st);
 
 #endif

@@ -322,7 +322,3 @@ void sd_throttle_fail(sd_throttle_t *t, const char *key, apr_size_t len,
     sd_throttle_hit(t, key, len, 0xFFFFFFFFu, window, now, &wait);
 }
 
-void sd_throttle_reset(sd_throttle_t *t, const char *key, apr_size_t len)
-{
-    sd_throttle_undo(t, key, len, 1);
-}

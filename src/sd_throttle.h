@@ -76,9 +76,10 @@ void sd_throttle_undo(sd_throttle_t *t, const char *key, apr_size_t len,
                       int forget);
 
 /**
- * Deprecated: check-then-fail is racy (every concurrent attempt passes the
- * check before any is counted); use sd_throttle_hit(). Kept until the glue
- * has switched.
+ * A read-only probe, for tests and tools. Never decide a login with it
+ * and sd_throttle_fail(): check-then-count is racy (every concurrent
+ * attempt passes the check before any is counted); sd_throttle_hit()
+ * decides and counts in one step.
  *
  * Seconds until @a key may try again: 0 when it has fewer than @a limit
  * attempts in its current window of @a window seconds, else the time left
@@ -89,12 +90,9 @@ apr_int64_t sd_throttle_check(sd_throttle_t *t, const char *key,
                               apr_size_t len, apr_uint32_t limit,
                               apr_uint32_t window, apr_int64_t now);
 
-/** Deprecated (see sd_throttle_check): count one attempt of @a key,
- *  whatever the limit. */
+/** Count one attempt of @a key whatever the limit (tests and tools; see
+ *  sd_throttle_check()). */
 void sd_throttle_fail(sd_throttle_t *t, const char *key, apr_size_t len,
                       apr_uint32_t window, apr_int64_t now);
-
-/** Deprecated: sd_throttle_undo(t, key, len, 1). */
-void sd_throttle_reset(sd_throttle_t *t, const char *key, apr_size_t len);
 
 #endif

@@ -978,12 +978,6 @@ int sdemo_state_post_config(apr_pool_t *pconf, server_rec *s)
     return OK;
 }
 
-/* Nothing to re-attach: the shared-memory store's locks live in its
- * segment, and the Redis store connects lazily in each process. */
-void sdemo_state_child_init(apr_pool_t *p, server_rec *s)
-{
-}
-
 /* ---------------------------------------------------------------------
  * Request helpers
  * --------------------------------------------------------------------- */
@@ -996,9 +990,4 @@ apr_int64_t sdemo_now(request_rec *r)
 int sdemo_is_tls(request_rec *r)
 {
     return strcmp(ap_http_scheme(r), "https") == 0;
-}
-
-const char *sdemo_log_name(apr_pool_t *p, const char *name)
-{
-    return sd_log_name(p, name);
 }

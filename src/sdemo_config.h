@@ -26,6 +26,7 @@
 #include "sd_shm.h"
 #include "sd_store.h"
 #include "sd_store_redis.h"
+#include "sd_utf8.h" /* sd_log_name(): usernames as log lines show them */
 
 APLOG_USE_MODULE(session_demo);
 
@@ -120,7 +121,6 @@ const unsigned char *sdemo_secret(void);
 int sdemo_state_pre_config(apr_pool_t *pconf);
 int sdemo_check_config(apr_pool_t *pconf, server_rec *s);
 int sdemo_state_post_config(apr_pool_t *pconf, server_rec *s);
-void sdemo_state_child_init(apr_pool_t *p, server_rec *s);
 
 /* ---- small request helpers ------------------------------------------- */
 
@@ -130,8 +130,5 @@ apr_int64_t sdemo_now(request_rec *r);
 
 /** Whether @a r came over TLS. */
 int sdemo_is_tls(request_rec *r);
-
-/** A username as log lines show it (see the definition). */
-const char *sdemo_log_name(apr_pool_t *p, const char *name);
 
 #endif

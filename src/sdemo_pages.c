@@ -246,6 +246,22 @@ static int csrf_refused(request_rec *r)
                         "expired. Reload the page and try again.");
 }
 
+/* What every POST starts with: same-origin, then a well-formed body. OK
+ * with *form; else the refusal page is written and DONE returned. */
+static int posted_form(request_rec *r, apr_table_t **form)
+{
+    int rc;
+    if (cross_site(r)) {
+        csrf_refused(r);
+        return DONE;
+    }
+    if ((rc = read_form(r, form)) != OK) {
+        form_error(r, rc);
+        return DONE;
+    }
+    return OK;
+}
+
 /* A local path we may send the user back to after login: one leading
  * '/', printable ASCII only, no backslash (browsers read it as '/'). */
 static const char *local_return(const char *v)
@@ -340,12 +356,9 @@ static int login_post(request_rec *r)
     apr_table_t *form;
     const char *user, *pw, *ret, *prefix = NULL;
     apr_int64_t wait = 0;
-    int rc;
 
-    if (cross_site(r))
-        return csrf_refused(r);
-    if ((rc = read_form(r, &form)) != OK)
-        return form_error(r, rc);
+    if (posted_form(r, &form) != OK)
+        return OK;
     ret = local_return(apr_table_get(form, "return"));
     if (!sdemo_login_token_ok(r, apr_table_get(form, "csrf")))
         return csrf_refused(r);
@@ -644,10 +657,8 @@ static int dashboard_post(request_rec *r, sdemo_session *ss)
     apr_uint64_t n = 0;
     int rc;
 
-    if (cross_site(r))
-        return csrf_refused(r);
-    if ((rc = read_form(r, &form)) != OK)
-        return form_error(r, rc);
+    if (posted_form(r, &form) != OK)
+        return OK;
     if (!session_token_ok(form, ss))
         return csrf_refused(r);
     action = apr_table_get(form, "action");
@@ -773,10 +784,8 @@ int sdemo_logout_handler(request_rec *r)
         page_end(r);
         return OK;
     }
-    if (cross_site(r))
-        return csrf_refused(r);
-    if ((rc = read_form(r, &form)) != OK)
-        return form_error(r, rc);
+    if (posted_form(r, &form) != OK)
+        return OK;
     if (ss) {
         if (!session_token_ok(form, ss))
             return csrf_refused(r);
@@ -784,7 +793,7 @@ int sdemo_logout_handler(request_rec *r)
             return unavailable_page(r);
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       "SDEMO00103: logout: user \"%s\" from %s, session %s",
-                      sdemo_log_name(r->pool, ss->s->user),
+                      sd_log_name(r->pool, ss->s->user),
                       r->useragent_ip, ss->prefix);
     }
     sdemo_cookie_clear(r);
@@ -1110,8 +1119,17 @@ int sdemo_guard_authn(request_rec *r)
         return DECLINED;
     ss = sdemo_session_load(r, &status);
     sdemo_security_headers(r);
-    if (status != OK)
+    if (status != OK) {
+        /* An auth hook cannot write a page; httpd's error response then
+         * sends this text instead of its generic one. */
+        ap_custom_response(r, status,
+                           "<!doctype html>\n<title>Sessions unavailable"
+                           "</title>\n<h1>Sessions unavailable</h1>\n<p>The "
+                           "session store cannot be reached right now. You "
+                           "have not been logged out: try again in a few "
+                           "seconds.</p>\n");
         return status;
+    }
     if (!ss) {
         apr_table_setn(r->headers_out, "Location", sdemo_login_redirect(r));
         return HTTP_SEE_OTHER;

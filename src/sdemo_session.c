@@ -313,7 +313,7 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                           "SDEMO00024: session %s of user \"%s\" from %s "
                           "expired (idle or absolute timeout)",
-                          ss->prefix, sdemo_log_name(r->pool, gone->user),
+                          ss->prefix, sd_log_name(r->pool, gone->user),
                           main->useragent_ip);
         return NULL;
     }
@@ -321,7 +321,6 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
         return NULL;
     if (!decode_or_end(main, ss, buf, len, &ss->s))
         return NULL;
-    sd_owner(sdemo_realm(main), ss->s->user, &ss->owner);
 
     /* A guarded area may be stricter than the login page that created
      * the session: its own SessionDemoIdleTimeout and SessionDemoMaxAge
@@ -351,7 +350,7 @@ sdemo_session *sdemo_session_load(request_rec *r, int *status)
                           "SDEMO00022: possible session hijack: session %s "
                           "of user \"%s\" presented from %s with another "
                           "User-Agent than at login; the session is ended",
-                          ss->prefix, sdemo_log_name(r->pool, ss->s->user),
+                          ss->prefix, sd_log_name(r->pool, ss->s->user),
                           main->useragent_ip);
             seen(r, sd_store_remove(st, &ss->key, NULL));
             return NULL;
@@ -433,7 +432,7 @@ int sdemo_session_end(request_rec *r, sdemo_session *ss, const char *why)
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       "SDEMO00023: session %s of user \"%s\" from %s "
                       "ended: %s",
-                      ss->prefix, sdemo_log_name(r->pool, ss->s->user),
+                      ss->prefix, sd_log_name(r->pool, ss->s->user),
                       r->useragent_ip, why);
     /* Forget it for the rest of this request. */
     if ((cached = request_cache(r)) != NULL)
@@ -444,6 +443,15 @@ int sdemo_session_end(request_rec *r, sdemo_session *ss, const char *why)
 /* ---------------------------------------------------------------------
  * A user's sessions
  * --------------------------------------------------------------------- */
+
+/* Whose @a ss is: the user under this request's user file. Only the
+ * pages that list or end a user's sessions need it. */
+static const sd_owner_t *owner_of(request_rec *r, const sdemo_session *ss,
+                                  sd_owner_t *out)
+{
+    sd_owner(sdemo_realm(r), ss->s->user, out);
+    return out;
+}
 
 static const char *handle_of(apr_pool_t *p, const sd_key_t *key)
 {
@@ -457,11 +465,12 @@ int sdemo_session_list(request_rec *r, sdemo_session *ss,
                        apr_array_header_t **infos)
 {
     apr_array_header_t *entries;
+    sd_owner_t owner;
     apr_status_t rv;
     int i;
 
-    rv = seen(r, sd_store_list_owner(sdemo_store(), &ss->owner, sdemo_now(r),
-                                     r->pool, &entries));
+    rv = seen(r, sd_store_list_owner(sdemo_store(), owner_of(r, ss, &owner),
+                                     sdemo_now(r), r->pool, &entries));
     if (rv == SD_EUNAVAIL)
         return unavailable(r);
     *infos = apr_array_make(r->pool, entries->nelts + 1,
@@ -489,6 +498,7 @@ int sdemo_session_list(request_rec *r, sdemo_session *ss,
 int sdemo_session_end_other(request_rec *r, sdemo_session *ss,
                             const char *handle)
 {
+    sd_owner_t owner;
     sd_key_t key;
     apr_size_t n = 0;
     apr_status_t rv;
@@ -499,7 +509,8 @@ int sdemo_session_end_other(request_rec *r, sdemo_session *ss,
             APR_SUCCESS ||
         n != SD_SHM_KEY_BYTES)
         return HTTP_NOT_FOUND;
-    rv = seen(r, sd_store_remove(sdemo_store(), &key, &ss->owner));
+    rv = seen(r, sd_store_remove(sdemo_store(), &key,
+                                 owner_of(r, ss, &owner)));
     if (rv == SD_EUNAVAIL)
         return unavailable(r);
     if (rv != APR_SUCCESS)
@@ -507,20 +518,21 @@ int sdemo_session_end_other(request_rec *r, sdemo_session *ss,
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                   "SDEMO00106: user \"%s\" from %s ended one of their other "
                   "sessions",
-                  sdemo_log_name(r->pool, ss->s->user), r->useragent_ip);
+                  sd_log_name(r->pool, ss->s->user), r->useragent_ip);
     return OK;
 }
 
 int sdemo_session_end_all(request_rec *r, sdemo_session *ss, apr_uint64_t *n)
 {
-    apr_status_t rv = seen(r, sd_store_end_owner(sdemo_store(), &ss->owner,
-                                                 n));
+    sd_owner_t owner;
+    apr_status_t rv = seen(r, sd_store_end_owner(sdemo_store(),
+                                                 owner_of(r, ss, &owner), n));
     if (rv == SD_EUNAVAIL)
         return unavailable(r);
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                   "SDEMO00105: logout everywhere: user \"%s\" from %s "
                   "ended %" APR_UINT64_T_FMT " sessions",
-                  sdemo_log_name(r->pool, ss->s->user), r->useragent_ip, *n);
+                  sd_log_name(r->pool, ss->s->user), r->useragent_ip, *n);
     return OK;
 }
 
@@ -606,12 +618,12 @@ static void log_login(request_rec *r, int ok, const char *user,
     if (ok)
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       "SDEMO00101: login ok: user \"%s\" from %s, session %s",
-                      sdemo_log_name(r->pool, user), r->useragent_ip,
+                      sd_log_name(r->pool, user), r->useragent_ip,
                       prefix);
     else
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                       "SDEMO00102: login failed: user \"%s\" from %s",
-                      sdemo_log_name(r->pool, user), r->useragent_ip);
+                      sd_log_name(r->pool, user), r->useragent_ip);
 }
 
 typedef struct {
@@ -667,14 +679,14 @@ static sdemo_login_result session_start(request_rec *r, const char *user,
                       "SDEMO00031: login of user \"%s\" from %s refused: "
                       "the session store is full (SessionDemoWhenFull "
                       "refuse)",
-                      sdemo_log_name(r->pool, user), r->useragent_ip);
+                      sd_log_name(r->pool, user), r->useragent_ip);
         return SDEMO_LOGIN_FULL;
     }
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                       "SDEMO00032: could not store the new session of user "
                       "\"%s\"",
-                      sdemo_log_name(r->pool, user));
+                      sd_log_name(r->pool, user));
         return SDEMO_LOGIN_UNAVAILABLE;
     }
     if (ended)
@@ -682,7 +694,7 @@ static sdemo_login_result session_start(request_rec *r, const char *user,
                       "SDEMO00034: user \"%s\" has more than %d sessions "
                       "(SessionDemoMaxSessionsPerUser): %u least recently "
                       "used ended",
-                      sdemo_log_name(r->pool, user), sc->max_per_user, ended);
+                      sd_log_name(r->pool, user), sc->max_per_user, ended);
     cookie_out(r, "", id, 0, 0, NULL);
     p = apr_palloc(r->pool, SD_KEY_PREFIX_LEN + 1);
     sd_key_prefix(&key, p);
@@ -755,7 +767,7 @@ sdemo_login_result sdemo_login(request_rec *r, const char *user,
             ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                           "SDEMO00104: login throttled: user \"%s\" from %s, "
                           "%s for %" APR_INT64_T_FMT " more seconds",
-                          sdemo_log_name(r->pool, user), r->useragent_ip,
+                          sd_log_name(r->pool, user), r->useragent_ip,
                           keys[i].why, w);
             sd_store_count(st, SD_COUNT_LOGIN_THROTTLED);
             *wait = w;

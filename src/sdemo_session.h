@@ -17,7 +17,6 @@
 typedef struct {
     sd_key_t key;                     /* store key (hash of the ID) */
     char prefix[SD_KEY_PREFIX_LEN + 1]; /* log-safe short form of the key */
-    sd_owner_t owner;                 /* whose it is */
     sd_session_t *s;                  /* decoded record */
     sd_store_meta_t meta;             /* times and version */
     apr_int64_t expires;              /* when it ends if unused */

@@ -296,7 +296,7 @@ int sdemo_check_credentials(request_rec *r, const char *user,
                           "SDEMO00013: login of user \"%s\" refused: the "
                           "user file %s cannot be read; no one can log in "
                           "until it is readable",
-                          sdemo_log_name(r->pool, user), d->user_file);
+                          sd_log_name(r->pool, user), d->user_file);
             valid = 0;
         }
     }
@@ -339,7 +339,7 @@ int sdemo_check_credentials(request_rec *r, const char *user,
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "SDEMO00014: login of user \"%s\" refused: their "
                       "group name in %s is longer than %d bytes; shorten it",
-                      sdemo_log_name(r->pool, user), d->group_file,
+                      sd_log_name(r->pool, user), d->group_file,
                       SD_ROLE_MAX);
         ok = 0;
     }
@@ -421,9 +421,9 @@ static void warn_weak_users(server_rec *s)
                              "SDEMO00012: user \"%s\" in %s cannot log in: "
                              "the entry is %s; only bcrypt of cost 10 to 15 "
                              "is accepted. Fix: htpasswd -B -C 12 %s %s",
-                             sdemo_log_name(s->process->pool, u->user), path,
+                             sd_log_name(s->process->pool, u->user), path,
                              u->weak, path,
-                             sdemo_log_name(s->process->pool, u->user));
+                             sd_log_name(s->process->pool, u->user));
         }
         apr_thread_rwlock_unlock(files_lock);
         /* Made here, in the parent, so no child's first failed login

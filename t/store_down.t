@@ -52,7 +52,9 @@ down_ok($res, 'dashboard');
 like($res->content, qr/cannot be reached right now\. You have not been logged out/,
      'dashboard: the page says what happened and that nobody was logged out');
 down_ok($c->get('/dashboard', Accept => 'application/json'), 'dashboard (JSON)');
-down_ok($c->get('/private/'), 'guarded page');
+$res = $c->get('/private/');
+down_ok($res, 'guarded page');
+like($res->content, qr/You have not been logged out/, 'guarded page: the page says so too');
 my $lo = $c->get('/logout');
 down_ok($lo, 'logout page (GET)');
 down_ok($c->post_form('/dashboard', [ csrf => 'x' x 43, action => 'add_note', note => 'n' ]),

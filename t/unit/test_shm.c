@@ -1803,39 +1803,6 @@ static void test_crash(apr_uint64_t cap, apr_uint64_t mem, int nvictims)
     apr_shm_destroy(shm);
 }
 
-/* sd_shm_delete_if: removes exactly the matching sessions, counts them,
- * and leaves a valid store. The match here is on the first data byte. */
-static int first_byte_is(void *baton, const void *data, apr_size_t len)
-{
-    return len > 0 && ((const unsigned char *)data)[0] == *(unsigned char *)baton;
-}
-
-static void test_delete_if(void)
-{
-    sd_shm_t *st = heap_store(2000, 1 << 20, 1024, SD_SHM_FULL_REFUSE, NULL, NULL);
-    sd_key_t k;
-    unsigned char data[100], want = 'A';
-    int i, kept = 1;
-    apr_uint64_t n;
-
-    for (i = 0; i < 1000; i++) {
-        key_n(&k, "delif", i);
-        memset(data, i % 3 == 0 ? 'A' : 'B', sizeof data);
-        sd_shm_create(st, &k, data, sizeof data, T0, 1800, 28800);
-    }
-    n = sd_shm_delete_if(st, first_byte_is, &want);
-    is_int((int)n, 334, "delete_if: 334 of 1000 sessions matched and removed");
-    is_int((int)stats(st).sessions, 666, "delete_if: 666 left");
-    for (i = 0; i < 1000; i++) {
-        apr_status_t rv;
-        key_n(&k, "delif", i);
-        rv = sd_shm_get(st, &k, T0 + 1, NULL, 0, NULL, NULL);
-        kept &= (i % 3 == 0) ? rv == APR_NOTFOUND : rv == APR_SUCCESS;
-    }
-    ok(kept, "delete_if: exactly the matching ones are gone");
-    validate_ok(st, "delete_if");
-}
-
 /* sd_shm_migrate: from a many-striped store into a small one, the most
  * recently used sessions are the ones kept, whatever stripe they were in;
  * into a big one, all move with their data and times. */
@@ -2485,7 +2452,6 @@ int main(void)
     test_attach();
     test_attach_header_damage();
     test_foreach_restore();
-    test_delete_if();
     test_migrate();
     test_capacity_exact(10000, 128);
     test_capacity_exact(200000, 128);

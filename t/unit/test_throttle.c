@@ -156,7 +156,7 @@ static apr_int64_t check(sd_throttle_t *t, const char *key, apr_uint32_t limit,
 
 static void reset(sd_throttle_t *t, const char *key)
 {
-    sd_throttle_reset(t, key, strlen(key));
+    sd_throttle_undo(t, key, strlen(key), 1);
 }
 
 /* The failures @a key has in a window still running at @a now (0 when it
@@ -1039,7 +1039,7 @@ static void hammer(sd_throttle_t *t, int id)
             sd_throttle_undo(t, key, (apr_size_t)l, 1);
             break;
         default:
-            sd_throttle_reset(t, key, (apr_size_t)l);
+            sd_throttle_undo(t, key, (apr_size_t)l, 1);
         }
     }
 }
